@@ -1,0 +1,10 @@
+"""Recurring jobs, loaded by ``manage.py rqcron audience_ops.cron`` (the scheduler process).
+
+Each later capability registers its periodic job here; jobs take no state and call a service.
+"""
+
+from rq import cron
+
+from audience_ops.core.tasks import heartbeat
+
+cron.register(heartbeat, "default", interval=60, name="heartbeat")

@@ -1,0 +1,1 @@
+"""Settings modules: ``base`` (shared, environment-driven), ``dev`` (embedded default), ``test`` and ``production``."""

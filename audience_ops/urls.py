@@ -1,0 +1,13 @@
+"""URL configuration: one include per app; the tracking API lives under /v1/ as Segment's does."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("audience_ops.core.urls")),
+    path("accounts/", include("audience_ops.accounts.urls")),
+    path("profiles/", include("audience_ops.customers.urls")),
+    path("v1/", include("audience_ops.customers.api_urls")),
+    path("django-admin/rq/", include("django_rq.urls")),
+    path("django-admin/", admin.site.urls),
+]
