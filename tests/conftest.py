@@ -69,7 +69,7 @@ def redis_server():
     connection = Redis.from_url(settings.RQ_REDIS_URL)
     try:
         connection.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         message = f"Redis at {settings.RQ_REDIS_URL} is not reachable: {exc}"
         if IN_CI:
             pytest.fail(message)

@@ -10,7 +10,7 @@ class Worker(RQWorker):
     to display its peer address, so we fall back to a label instead of crashing at start-up.
     """
 
-    def _set_ip_address(self, connection) -> None:  # noqa: ANN001 - RQ's signature
+    def _set_ip_address(self, connection) -> None:
         try:
             super()._set_ip_address(connection)
         except (ValueError, KeyError):

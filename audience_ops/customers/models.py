@@ -68,6 +68,9 @@ class Profile(models.Model):
     def __str__(self) -> str:
         return self.label
 
+    def get_absolute_url(self) -> str:
+        return reverse("customers:profile_detail", args=[self.pk])
+
     @property
     def is_anonymous(self) -> bool:
         return not self.external_id
@@ -76,9 +79,6 @@ class Profile(models.Model):
     def label(self) -> str:
         """What a person reading a list needs to recognise the profile."""
         return self.external_id or self.email or f"anonymous #{self.pk}"
-
-    def get_absolute_url(self) -> str:
-        return reverse("customers:profile_detail", args=[self.pk])
 
 
 class AnonymousId(models.Model):

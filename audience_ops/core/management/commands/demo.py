@@ -47,7 +47,8 @@ class Command(BaseCommand):
         self.stdout.write("Demo logins (demo only, never in production):")
         for username, role, password in DEMO_USERS:
             self.stdout.write(f"  {role:<9} {username:<6} password: {password}")
-        self.stdout.write("Background jobs: rqworker + rqcron" + ("" if settings.REDIS_URL else " on the embedded server"))
+        where = "" if settings.REDIS_URL else " on the embedded server"
+        self.stdout.write(f"Background jobs: rqworker + rqcron{where}")
         try:
             os.environ.setdefault("DJANGO_RUNSERVER_HIDE_WARNING", "true")
             call_command("runserver", f"{options['addr']}:{options['port']}", use_reloader=False)
