@@ -157,6 +157,9 @@ class Event(models.Model):
             models.Index(fields=["name", "occurred_at"], name="customers_event_name_time"),
             models.Index(fields=["profile", "name", "occurred_at"], name="customers_event_prof_name_time"),
             models.Index(fields=["profile", "-occurred_at"], name="customers_event_timeline"),
+            # Covers the audience engine's "profiles with a matching event in a time range" scans, so they are
+            # index-only (no heap visit per event) when the condition has no property filter.
+            models.Index(fields=["name", "occurred_at", "profile"], name="customers_event_name_time_prof"),
         ]
 
     def __str__(self) -> str:

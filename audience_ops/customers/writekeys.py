@@ -11,10 +11,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from audience_ops.accounts.roles import ensure_permission
+from audience_ops.audit.services import CLI_LABEL, audit_record, model_snapshot
 
 from .models import WriteKey
 
 KEY_PREFIX = "wk_"
+# What the audit log records of a key: never the key or its hash.
+AUDITED_FIELDS = ["name", "prefix", "created_by", "revoked_at"]
 
 
 def hash_key(raw_key: str) -> str:
@@ -23,7 +26,10 @@ def hash_key(raw_key: str) -> str:
 
 @transaction.atomic
 def writekey_create(*, actor: AbstractBaseUser | None, name: str) -> tuple[WriteKey, str]:
-    """Create a write key and return it with the raw key, which is shown once and never stored."""
+    """Create a write key and return it with the raw key, which is shown once and never stored.
+
+    Writes a ``writekey.created`` audit event (name and prefix, never the key or its hash) in the same transaction.
+    """
     ensure_permission(actor, "customers.add_writekey")
     name = name.strip()
     if not name:
@@ -32,16 +38,35 @@ def writekey_create(*, actor: AbstractBaseUser | None, name: str) -> tuple[Write
     write_key = WriteKey(name=name, prefix=raw_key[:10], key_hash=hash_key(raw_key), created_by=actor)
     write_key.full_clean()
     write_key.save()
+    audit_record(
+        actor=actor,
+        actor_label="" if actor else CLI_LABEL,
+        action="writekey.created",
+        obj=write_key,
+        after=model_snapshot(write_key, AUDITED_FIELDS),
+    )
     return write_key, raw_key
 
 
 @transaction.atomic
 def writekey_revoke(*, actor: AbstractBaseUser | None, write_key: WriteKey) -> WriteKey:
-    """Revoke a key: messages sent with it are refused from now on."""
+    """Revoke a key: messages sent with it are refused from now on.
+
+    Writes a ``writekey.revoked`` audit event in the same transaction; revoking a revoked key writes nothing.
+    """
     ensure_permission(actor, "customers.change_writekey")
     if write_key.revoked_at is None:
+        before = model_snapshot(write_key, AUDITED_FIELDS)
         write_key.revoked_at = timezone.now()
         write_key.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            actor_label="" if actor else CLI_LABEL,
+            action="writekey.revoked",
+            obj=write_key,
+            before=before,
+            after=model_snapshot(write_key, AUDITED_FIELDS),
+        )
     return write_key
 
 

@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "audience_ops.core",
     "audience_ops.accounts",
     "audience_ops.customers",
+    "audience_ops.audiences",
+    "audience_ops.audit",
 ]
 
 MIDDLEWARE = [
@@ -46,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "audience_ops.audit.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -133,6 +136,9 @@ RQ_QUEUES = {
 }
 RQ = {"WORKER_CLASS": "audience_ops.core.workers.Worker"}
 RQ_SHOW_ADMIN_LINK = True
+
+# How often the scheduler enqueues an evaluation of every live audience (seconds).
+AUDIENCE_EVALUATION_INTERVAL_SECONDS = env.int("AUDIENCE_EVALUATION_INTERVAL_SECONDS", default=900)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="audience-ops@localhost")
