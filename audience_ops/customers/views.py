@@ -126,6 +126,11 @@ class ProfileDetailView(PermissionRequiredMixin, DetailView):
             page_obj=page,
             timeline=[(event, properties_display(event.properties)) for event in page.object_list],
         )
+        if self.request.user.has_perm("audiences.view_audience"):
+            # Imported here: customers must not depend on audiences at import time (audiences builds on it).
+            from audience_ops.audiences.ui_selectors import profile_audiences
+
+            context["memberships"] = profile_audiences(profile=profile)
         return context
 
 
