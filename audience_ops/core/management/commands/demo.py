@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from audience_ops.core.demo_audiences import load_demo_audiences
 from audience_ops.core.demo_users import DEMO_USERS, ensure_demo_users
 from audience_ops.core.embedded import BackgroundProcesses, start_embedded_redis
 from audience_ops.customers.models import Profile
@@ -35,6 +36,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Loading demo data ({options['profiles']} profiles)…")
             call_command("seed_demo", profiles=options["profiles"], seed=options["seed"], reset=options["reset"])
         ensure_demo_users()
+        load_demo_audiences(stdout=self.stdout)
         if options["no_serve"]:
             return
 
