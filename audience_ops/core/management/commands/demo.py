@@ -8,6 +8,8 @@ request thread (an embedded Redis-protocol server with real ``rqworker``/``rqcro
 from __future__ import annotations
 
 import os
+import signal
+import sys
 
 from django.conf import settings
 from django.core.management import call_command
@@ -40,6 +42,8 @@ class Command(BaseCommand):
         if options["no_serve"]:
             return
 
+        # A plain SIGTERM (service managers, `timeout`) must still stop the worker and scheduler children.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         background = BackgroundProcesses()
         if not settings.REDIS_URL:
             start_embedded_redis(settings.EMBEDDED_REDIS_PORT)
