@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import itertools
 import json
 from typing import Any
 
@@ -25,32 +24,10 @@ from audience_ops.audiences.services import audience_evaluate, audience_import, 
 from audience_ops.audiences.ui_selectors import profile_audiences
 from audience_ops.audiences.views import builder_url
 from audience_ops.core.workers import Worker
-from audience_ops.customers.models import AnonymousId, Event, Profile
+from tests.audiences.helpers import make_profile, track
 from tests.conftest import PASSWORD
 
 # --- data --------------------------------------------------------------------------------------------------
-
-_message_ids = itertools.count(1)
-
-
-def make_profile(
-    *,
-    external_id: str | None = None,
-    email: str | None = None,
-    phone: str | None = None,
-    traits: dict[str, Any] | None = None,
-    anonymous_ids: tuple[str, ...] = (),
-) -> Profile:
-    profile = Profile.objects.create(external_id=external_id, email=email, phone=phone, traits=traits or {})
-    for anonymous_id in anonymous_ids:
-        AnonymousId.objects.create(anonymous_id=anonymous_id, profile=profile)
-    return profile
-
-
-def track(profile: Profile, name: str, at: dt.datetime, **properties: Any) -> Event:
-    return Event.objects.create(
-        profile=profile, name=name, occurred_at=at, properties=properties, message_id=f"view-test-{next(_message_ids)}"
-    )
 
 
 def audience_payload(slug: str, rule: dict[str, Any], **extra: Any) -> dict[str, Any]:
