@@ -25,16 +25,19 @@ before each first run, so point the benchmark at a database of its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +48,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "audience_ops.settings.dev")
 
 DEFAULT_AS_OF = "2026-11-28T16:00:00Z"
 OWNER = "bench"
-TIMEOUT_MARKER = "canceling statement due to statement timeout"
+STATEMENT_TIMEOUT = "canceling statement due to statement timeout"
 
 # The audiences' windows, relative to --as-of (they mirror bench/audiences_bench.json).
 ORDER = "Order Completed"
@@ -162,12 +165,12 @@ def hand_rows_sql(ids_sql: str) -> str:
 
 
 class TimedOut(Exception):
-    """A statement hit ``statement_timeout``."""
+    """A statement ran past ``--timeout`` and was cancelled."""
 
 
 @dataclass
 class Runs:
-    """Wall-clock seconds of the runs of one measurement; ``timed_out`` when one hit the timeout."""
+    """Wall-clock seconds of the runs of one measurement; ``timed_out`` when one ran past the timeout."""
 
     seconds: list[float] = field(default_factory=list)
     peak_rss_mb: list[float] = field(default_factory=list)
@@ -195,20 +198,50 @@ class AudienceResult:
     evaluate_output: str = ""
 
 
-def _is_timeout(exc: BaseException) -> bool:
-    return TIMEOUT_MARKER in str(exc)
+class Deadline:
+    """Cancels this process's statement after ``seconds``.
+
+    ``statement_timeout`` alone is not enough: a server-side cursor declared outside a transaction (``WITH
+    HOLD``, what Django's ``chunked_cursor`` does in autocommit mode) is materialised while the statement
+    commits, where the timeout no longer applies.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def run(self, work: Callable[[], Any]) -> Any:
+        from django.db import OperationalError, connection
+
+        connection.ensure_connection()
+        raw = connection.connection
+        fired = threading.Event()
+
+        def cancel() -> None:
+            fired.set()
+            raw.cancel_safe()
+
+        timer = threading.Timer(self.seconds, cancel)
+        timer.start()
+        try:
+            return work()
+        except OperationalError as exc:
+            if fired.is_set() or STATEMENT_TIMEOUT in str(exc):
+                raise TimedOut from exc
+            raise
+        finally:
+            timer.cancel()
 
 
-def time_sql(run: Callable[[], Any], *, repeat: int, warmup: bool = True) -> tuple[Runs, Any]:
-    """Run ``run`` once to warm the cache (unless ``warmup`` is False), then ``repeat`` timed times."""
+def time_sql(work: Callable[[], Any], *, deadline: Deadline, repeat: int, warmup: bool = True) -> tuple[Runs, Any]:
+    """Run ``work`` once to warm the cache (unless ``warmup`` is False), then ``repeat`` timed times."""
     runs = Runs()
     result = None
     try:
         if warmup:
-            result = run()
+            result = deadline.run(work)
         for _ in range(repeat):
             started = time.perf_counter()
-            result = run()
+            result = deadline.run(work)
             runs.seconds.append(time.perf_counter() - started)
     except TimedOut:
         runs.timed_out = True
@@ -217,36 +250,24 @@ def time_sql(run: Callable[[], Any], *, repeat: int, warmup: bool = True) -> tup
 
 def fetch_ids(sql: str, params: list[Any]) -> list[int]:
     """Every id of ``sql`` through one ordinary cursor (the driver's client-side parameter binding)."""
-    from django.db import OperationalError, connection
+    from django.db import connection
 
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [row[0] for row in cursor.fetchall()]
-    except OperationalError as exc:
-        if _is_timeout(exc):
-            raise TimedOut from exc
-        raise
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
 
 
-def stream_rows(rows: Iterable[tuple]) -> tuple[int, str]:
+def digest_rows(rows: Iterable[tuple]) -> tuple[int, str]:
     """Consume streamed rows; their count and a digest of their order and content."""
-    from django.db import OperationalError
-
     digest = hashlib.sha256()
     count = 0
-    try:
-        for row in rows:
-            digest.update(repr(row).encode())
-            count += 1
-    except OperationalError as exc:
-        if _is_timeout(exc):
-            raise TimedOut from exc
-        raise
+    for row in rows:
+        digest.update(repr(row).encode())
+        count += 1
     return count, digest.hexdigest()
 
 
-def stream_sql(sql: str, params: list[Any], chunk_size: int = 2000) -> Iterable[tuple]:
+def stream_sql(sql: str, params: list[Any], chunk_size: int = 2000) -> Iterator[tuple]:
     """Rows through a server-side cursor fetched in chunks, as ``audience_member_rows`` reads them."""
     from django.db import connection
 
@@ -256,34 +277,87 @@ def stream_sql(sql: str, params: list[Any], chunk_size: int = 2000) -> Iterable[
             yield from rows
 
 
-def run_command(args: list[str], *, stdout: Any = subprocess.DEVNULL) -> tuple[float, float, int, str]:
-    """Run ``manage.py ARGS`` as a child process: (seconds, peak RSS MB, exit status, stderr)."""
+def explain(sql: str, params: list[Any], *, analyze: bool) -> str:
+    from django.db import connection
+
+    prefix = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
+    with connection.cursor() as cursor:
+        cursor.execute(prefix + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@dataclass
+class Finished:
+    seconds: float
+    peak_rss_mb: float
+    code: int
+    stderr: str
+    timed_out: bool
+
+
+def run_command(args: list[str], *, timeout: float | None = None, stdout: Any = subprocess.DEVNULL) -> Finished:
+    """Run ``manage.py ARGS`` as a child process, timed, with its peak RSS (``wait4``).
+
+    After ``timeout`` seconds the child's statements are cancelled: its connection is found by the
+    application name given to it through ``PGAPPNAME``, so only this benchmark's own sessions are touched.
+    """
+    name = f"bench_engine_{os.getpid()}_{next(_CHILDREN)}"
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), *args], stdout=stdout, stderr=errors)
-        _pid, status, usage = os.wait4(process.pid, 0)
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            stdout=stdout,
+            stderr=errors,
+            env={**os.environ, "PGAPPNAME": name},
+        )
+        cancelled = False
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            elapsed = time.perf_counter() - started
+            if timeout is not None and not cancelled and elapsed > timeout:
+                _cancel_sessions(name, "pg_cancel_backend")
+                cancelled = True
+            elif cancelled and elapsed > timeout + 60:
+                _cancel_sessions(name, "pg_terminate_backend")
+                process.kill()
+            time.sleep(0.005)
         seconds = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         errors.seek(0)
         text = errors.read().decode(errors="replace")
     # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
     divisor = 1024 * 1024 if sys.platform == "darwin" else 1024
-    return seconds, usage.ru_maxrss / divisor, process.returncode, text
+    timed_out = process.returncode != 0 and (cancelled or STATEMENT_TIMEOUT in text)
+    return Finished(seconds, usage.ru_maxrss / divisor, process.returncode, text, timed_out)
 
 
-def time_command(args: list[str], *, repeat: int, before: Callable[[], None] | None = None) -> Runs:
+_CHILDREN = itertools.count(1)
+
+
+def _cancel_sessions(application_name: str, function: str) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {function}(pid) FROM pg_stat_activity WHERE application_name = %s AND pid <> pg_backend_pid()",
+            [application_name],
+        )
+
+
+def time_command(args: list[str], *, repeat: int, timeout: float) -> Runs:
+    """``repeat`` runs of ``manage.py ARGS``; stops at the first one that runs past ``timeout``."""
     runs = Runs()
     for _ in range(repeat):
-        if before is not None:
-            before()
-        seconds, rss, code, errors = run_command(args)
-        if code != 0:
-            if TIMEOUT_MARKER in errors:
-                runs.timed_out = True
-                return runs
-            raise SystemExit(f"manage.py {' '.join(args)} failed ({code}):\n{errors}")
-        runs.seconds.append(seconds)
-        runs.peak_rss_mb.append(rss)
+        finished = run_command(args, timeout=timeout)
+        if finished.timed_out:
+            runs.timed_out = True
+            return runs
+        if finished.code != 0:
+            raise SystemExit(f"manage.py {' '.join(args)} failed ({finished.code}):\n{finished.stderr}")
+        runs.seconds.append(finished.seconds)
+        runs.peak_rss_mb.append(finished.peak_rss_mb)
     return runs
 
 
@@ -297,22 +371,8 @@ def reset_materialisation(slug: str) -> None:
     with connection.cursor() as cursor:
         for model in (MembershipSpan, AudienceSnapshot):
             cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE audience_id = %s", [audience_id])
-        # Without this the deleted spans of earlier runs would slow the later ones down.
+        # Without this the dead spans of earlier runs would slow the later ones down.
         cursor.execute(f"VACUUM (ANALYZE) {MembershipSpan._meta.db_table}, {AudienceSnapshot._meta.db_table}")
-
-
-def explain(sql: str, params: list[Any], *, analyze: bool) -> str:
-    from django.db import OperationalError, connection
-
-    prefix = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(prefix + sql, params)
-            return "\n".join(row[0] for row in cursor.fetchall())
-    except OperationalError as exc:
-        if _is_timeout(exc):
-            raise TimedOut from exc
-        raise
 
 
 # --- the benchmark -----------------------------------------------------------------------------------------
@@ -322,18 +382,18 @@ def ensure_owner() -> None:
     from django.contrib.auth import get_user_model
 
     if not get_user_model().objects.filter(username=OWNER).exists():
-        _seconds, _rss, code, errors = run_command(["users", "add", OWNER, "--role", "marketer"])
-        if code != 0:
-            raise SystemExit(f"manage.py users add {OWNER} failed:\n{errors}")
+        finished = run_command(["users", "add", OWNER, "--role", "marketer"])
+        if finished.code != 0:
+            raise SystemExit(f"manage.py users add {OWNER} failed:\n{finished.stderr}")
 
 
 def import_audiences(path: Path) -> str:
     with tempfile.TemporaryFile() as output:
-        _seconds, _rss, code, errors = run_command(["audiences", "import", str(path)], stdout=output)
+        finished = run_command(["audiences", "import", str(path)], stdout=output)
         output.seek(0)
         text = output.read().decode()
-    if code != 0:
-        raise SystemExit(f"manage.py audiences import {path} failed:\n{errors}{text}")
+    if finished.code != 0:
+        raise SystemExit(f"manage.py audiences import {path} failed:\n{finished.stderr}{text}")
     return text
 
 
@@ -363,10 +423,13 @@ def server_settings() -> dict[str, str]:
     return {name: found.get(name, "?") for name in names}
 
 
-def bench_audience(slug: str, *, now: dt.datetime, as_of: str, repeat: int, explain_lines: list[str]) -> AudienceResult:
+def bench_audience(
+    slug: str, *, now: dt.datetime, as_of: str, repeat: int, timeout: float, explain_lines: list[str]
+) -> AudienceResult:
     from audience_ops.audiences import selectors, services
 
     result = AudienceResult(slug=slug)
+    deadline = Deadline(timeout)
     audience = selectors.audience_get(slug=slug)
     engine_sql, engine_params = services.audience_members_sql(audience=audience, now=now)
     hand = HAND_IDS.get(slug)
@@ -376,58 +439,65 @@ def bench_audience(slug: str, *, now: dt.datetime, as_of: str, repeat: int, expl
         print(f"[{slug}] {text}", file=sys.stderr, flush=True)
 
     log("engine ids")
-    result.engine_ids, engine_ids = time_sql(lambda: fetch_ids(engine_sql, engine_params), repeat=repeat)
+    result.engine_ids, engine_ids = time_sql(
+        lambda: fetch_ids(engine_sql, engine_params), deadline=deadline, repeat=repeat
+    )
     if engine_ids is not None:
         result.members = len(engine_ids)
     if hand:
         log("hand-written ids")
-        result.hand_ids, hand_ids = time_sql(lambda: fetch_ids(hand_sql, hand_params), repeat=repeat)
+        result.hand_ids, hand_ids = time_sql(lambda: fetch_ids(hand_sql, hand_params), deadline=deadline, repeat=repeat)
         if hand_ids is not None:
             result.hand_members = len(hand_ids)
             if engine_ids is not None:
                 result.ids_match = sorted(engine_ids) == sorted(hand_ids)
 
     log("engine CSV rows")
+    # When the id statement did not finish, one run shows whether the row statement does.
     result.engine_rows, engine_rows = time_sql(
-        lambda: stream_rows(services.audience_member_rows(audience=audience, now=now)),
-        repeat=repeat,
+        lambda: digest_rows(services.audience_member_rows(audience=audience, now=now)),
+        deadline=deadline,
+        repeat=1 if result.engine_ids.timed_out else repeat,
         warmup=not result.engine_ids.timed_out,
     )
     if hand:
         log("hand-written CSV rows")
         result.hand_rows, hand_rows = time_sql(
-            lambda: stream_rows(stream_sql(hand_rows_sql(hand_sql), hand_params)), repeat=repeat
+            lambda: digest_rows(stream_sql(hand_rows_sql(hand_sql), hand_params)), deadline=deadline, repeat=repeat
         )
         if engine_rows is not None and hand_rows is not None:
             result.rows_match = engine_rows == hand_rows
 
     log("EXPLAIN")
-    explain_lines.append(f"== {slug}: {result.members if result.members is not None else '?'} members at {as_of}")
-    if result.engine_ids.timed_out:
-        explain_lines.append("(EXPLAIN ANALYZE not run: the statement exceeds the timeout; the plan without ANALYZE)")
-        explain_lines.append(explain(engine_sql, engine_params, analyze=False))
+    members = f"{result.members:,}" if result.members is not None else "?"
+    explain_lines.append(f"== {slug}: {members} members at {as_of}")
+    analyzed = ""
+    if not result.engine_ids.timed_out:
+        with contextlib.suppress(TimedOut):
+            analyzed = deadline.run(lambda: explain(engine_sql, engine_params, analyze=True))
+    if analyzed:
+        explain_lines.append(analyzed)
     else:
-        try:
-            explain_lines.append(explain(engine_sql, engine_params, analyze=True))
-        except TimedOut:
-            explain_lines.append("(EXPLAIN ANALYZE timed out; the plan without ANALYZE)")
-            explain_lines.append(explain(engine_sql, engine_params, analyze=False))
+        explain_lines.append(f"(EXPLAIN ANALYZE does not finish within {timeout:g} s; the plan without ANALYZE)")
+        explain_lines.append(explain(engine_sql, engine_params, analyze=False))
     explain_lines.append("")
 
     log("audiences members (CLI)")
-    result.members_cli = time_command(["audiences", "members", slug, "--as-of", as_of], repeat=repeat)
+    members_args = ["audiences", "members", slug, "--as-of", as_of]
+    result.members_cli = time_command(members_args, repeat=repeat, timeout=timeout)
 
     log("audiences evaluate (CLI), first and second run")
+    evaluate_args = ["audiences", "evaluate", slug, "--as-of", as_of]
     for _ in range(repeat):
         reset_materialisation(slug)
-        first = time_command(["audiences", "evaluate", slug, "--as-of", as_of], repeat=1)
+        first = time_command(evaluate_args, repeat=1, timeout=timeout)
         if first.timed_out:
             result.evaluate_first.timed_out = True
-            result.evaluate_second.skipped = "first evaluate timed out"
+            result.evaluate_second.skipped = "the first evaluate did not finish"
             break
         result.evaluate_first.seconds += first.seconds
         result.evaluate_first.peak_rss_mb += first.peak_rss_mb
-        second = time_command(["audiences", "evaluate", slug, "--as-of", as_of], repeat=1)
+        second = time_command(evaluate_args, repeat=1, timeout=timeout)
         if second.timed_out:
             result.evaluate_second.timed_out = True
             break
@@ -461,17 +531,17 @@ def _seconds(runs: Runs, timeout: float) -> str:
 
 
 def _ratio(engine: Runs, hand: Runs, timeout: float) -> str:
-    if hand.median() is None:
+    hand_seconds = hand.median()
+    if hand_seconds is None:
         return "-"
     if engine.timed_out:
-        return f">{timeout / hand.median():.0f}"
-    if engine.median() is None:
-        return "-"
-    return f"{engine.median() / hand.median():.2f}"
+        return f">{timeout / hand_seconds:.0f}"
+    engine_seconds = engine.median()
+    return "-" if engine_seconds is None else f"{engine_seconds / hand_seconds:.2f}"
 
 
-def _rss(runs: Runs) -> str:
-    return f"{max(runs.peak_rss_mb):.0f}" if runs.peak_rss_mb else "-"
+def _rss(values: list[float]) -> str:
+    return f"{max(values):.0f}" if values else "-"
 
 
 def markdown_table(results: list[AudienceResult], timeout: float) -> str:
@@ -479,16 +549,19 @@ def markdown_table(results: list[AudienceResult], timeout: float) -> str:
         "| audience | members | members CLI s | engine ids s | hand ids s | ratio ids | engine rows s | hand rows s "
         "| ratio rows | evaluate #1 s | evaluate #2 s | peak RSS MB members / evaluate |"
     )
-    lines = [header, "|" + "---|" * 12]
+    lines = [header, "|---|" + "---:|" * 11]
     for result in results:
-        members = f"{result.members:,}" if result.members is not None else "?"
-        if result.members is None and result.hand_members is not None:
-            members = f"({result.hand_members:,} by hand)"
+        if result.members is not None:
+            members = f"{result.members:,}"
+        elif result.hand_members is not None:
+            members = f"{result.hand_members:,} (hand)"
+        else:
+            members = "?"
         if result.ids_match is False or result.rows_match is False:
             members += " MISMATCH"
-        evaluate_rss = max([*result.evaluate_first.peak_rss_mb, *result.evaluate_second.peak_rss_mb], default=None)
+        evaluate_rss = [*result.evaluate_first.peak_rss_mb, *result.evaluate_second.peak_rss_mb]
         cells = [
-            result.slug,
+            f"`{result.slug}`",
             members,
             _seconds(result.members_cli, timeout),
             _seconds(result.engine_ids, timeout),
@@ -499,7 +572,7 @@ def markdown_table(results: list[AudienceResult], timeout: float) -> str:
             _ratio(result.engine_rows, result.hand_rows, timeout),
             _seconds(result.evaluate_first, timeout),
             _seconds(result.evaluate_second, timeout),
-            f"{_rss(result.members_cli)} / {evaluate_rss:.0f}" if evaluate_rss else f"{_rss(result.members_cli)} / -",
+            f"{_rss(result.members_cli.peak_rss_mb)} / {_rss(evaluate_rss)}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -511,7 +584,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slugs", nargs="*", help="audiences to measure (default: every audience in --file)")
     parser.add_argument("--as-of", default=DEFAULT_AS_OF, help=f"evaluation time (default {DEFAULT_AS_OF})")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (median reported)")
-    parser.add_argument("--timeout", type=float, default=120, help="statement_timeout in seconds (default 120)")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds before a statement is cancelled")
     parser.add_argument(
         "--pg-setting",
         action="append",
@@ -526,7 +599,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         raise SystemExit("DATABASE_URL must point at the PostgreSQL database holding the 1M-profile demo")
-    # libpq reads PGOPTIONS, so the timeout and settings reach this process and every manage.py child.
+    # libpq reads PGOPTIONS, so the settings (and a statement_timeout as a backstop) reach this process and
+    # every manage.py child.
     options = [os.environ.get("PGOPTIONS", ""), f"-c statement_timeout={int(args.timeout * 1000)}"]
     options += [f"-c {setting}" for setting in args.pg_setting]
     os.environ["PGOPTIONS"] = " ".join(option for option in options if option)
@@ -548,45 +622,55 @@ def main(argv: list[str] | None = None) -> None:
     if warning:
         print(warning, file=sys.stderr)
     slugs = args.slugs or [item["slug"] for item in json.loads(args.file.read_text())["audiences"]]
+    settings = server_settings()
 
     run_command(["audiences", "export", slugs[0]])  # warm-up: imports, bytecode, connection
-    startup = time_command(["audiences", "export", slugs[0]], repeat=args.repeat)
+    startup = time_command(["audiences", "export", slugs[0]], repeat=args.repeat, timeout=args.timeout)
     explain_lines = [f"# EXPLAIN (ANALYZE, BUFFERS) of the engine's member-id statement, as of {args.as_of}", ""]
-    results = []
+    results: list[AudienceResult] = []
     load_before = os.getloadavg()
     for slug in slugs:
-        results.append(bench_audience(slug, now=now, as_of=args.as_of, repeat=args.repeat, explain_lines=explain_lines))
+        results.append(
+            bench_audience(
+                slug,
+                now=now,
+                as_of=args.as_of,
+                repeat=args.repeat,
+                timeout=args.timeout,
+                explain_lines=explain_lines,
+            )
+        )
+        # Written after every audience, so a long run can be followed (and is not lost if interrupted).
+        args.explain_out.parent.mkdir(parents=True, exist_ok=True)
+        args.explain_out.write_text("\n".join(explain_lines))
+        print(markdown_table(results[-1:], args.timeout).splitlines()[-1], file=sys.stderr, flush=True)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            payload = {
+                "as_of": args.as_of,
+                "repeat": args.repeat,
+                "timeout": args.timeout,
+                "pg_settings": args.pg_setting,
+                "server": settings,
+                "startup": asdict(startup),
+                "audiences": [asdict(result) for result in results],
+            }
+            args.json.write_text(json.dumps(payload, indent=2) + "\n")
     load_after = os.getloadavg()
 
-    args.explain_out.parent.mkdir(parents=True, exist_ok=True)
-    args.explain_out.write_text("\n".join(explain_lines))
-    settings = server_settings()
     print(markdown_table(results, args.timeout))
     print()
     print(
-        f"process baseline (`audiences export`, Django start-up + one query): {startup.median():.2f} s, "
-        f"{max(startup.peak_rss_mb):.0f} MB peak RSS"
+        f"Process baseline (`audiences export`: Django start-up and one query): {startup.median():.2f} s, "
+        f"{_rss(startup.peak_rss_mb)} MB peak RSS."
     )
-    print(f"load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f}; {os.cpu_count()} CPUs")
-    print("server: " + ", ".join(f"{name}={value}" for name, value in settings.items()))
+    print(f"Load average before/after: {load_before[0]:.1f} / {load_after[0]:.1f} on {os.cpu_count()} CPUs.")
+    print("Server: " + ", ".join(f"{name}={value}" for name, value in settings.items()) + ".")
     if args.pg_setting:
-        print("session settings: " + ", ".join(args.pg_setting))
+        print("Session settings: " + ", ".join(args.pg_setting) + ".")
     for result in results:
         if result.evaluate_output:
-            print(f"{result.slug}: last evaluate {result.evaluate_output}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "as_of": args.as_of,
-            "repeat": args.repeat,
-            "timeout": args.timeout,
-            "pg_settings": args.pg_setting,
-            "server": settings,
-            "load_average": [load_before[0], load_after[0]],
-            "startup": asdict(startup),
-            "audiences": [asdict(result) for result in results],
-        }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+            print(f"`{result.slug}`: last evaluate {result.evaluate_output}.")
 
 
 if __name__ == "__main__":
