@@ -75,7 +75,9 @@ def test_marketer_searches_a_profile_by_email_and_reads_its_timeline(page, live_
     expect(page.get_by_text("anon-7f3c")).to_be_visible()
     assert page.evaluate("window.stillTheSamePage") is True
 
-    # when she filters by event name (the select submits on change)
+    # when she filters by event name (the select submits on change), once htmx has settled the swapped-in
+    # timeline (before that its new form is a plain form, as it is without JavaScript)
+    page.wait_for_function("!document.querySelector('.htmx-settling, .htmx-swapping, .htmx-added, .htmx-request')")
     page.get_by_label("Event name").select_option("Order Completed")
     page.wait_for_url(re.compile(rf"/profiles/{shopper.pk}/\?event=Order(\+|%20)Completed$"))
     # then only orders are listed
