@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .choices import AudienceKind, AudienceObjective, AudienceOffer, QaExpectation
+from .definitions import AUDIENCE_KEY_ORDER
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 SLUG_MIN_LENGTH = 3
@@ -29,21 +30,8 @@ MAX_ABS_INTEGER = 2**63 - 1
 # Windows longer than this are almost certainly a typo, and would overflow date arithmetic much further out.
 MAX_WINDOW = {"minutes": 100 * 366 * 24 * 60, "hours": 100 * 366 * 24, "days": 100 * 366}
 
-AUDIENCE_KEYS = (
-    "slug",
-    "name",
-    "kind",
-    "objective",
-    "owner",
-    "purpose",
-    "retire_on",
-    "paired_suppression",
-    "exclude",
-    "offer",
-    "intent",
-    "rule",
-    "qa",
-)
+# The allowed keys are the keys the exporter writes, in the same order.
+AUDIENCE_KEYS = AUDIENCE_KEY_ORDER
 REQUIRED_AUDIENCE_KEYS = ("slug", "name", "kind", "objective", "owner", "purpose", "retire_on", "rule")
 NODE_KINDS = ("all", "any", "not", "attribute", "event", "in_audience")
 GROUP_KINDS = ("all", "any", "not")
