@@ -17,9 +17,11 @@ the owner ``bench`` is created with ``manage.py users add`` when missing) it mea
 - ``EXPLAIN (ANALYZE, BUFFERS)`` of the engine statement, written to ``--explain-out``.
 
 SQL timings are the median of ``--repeat`` runs after one warm-up run (warm cache); process timings are the
-median of ``--repeat`` runs. Every statement runs under ``statement_timeout`` (``--timeout``): a timed-out
-measurement is reported as ``>T`` and not repeated. ``evaluate`` deletes the audience's spans and snapshots
-before each first run, so point the benchmark at a database of its own.
+median of ``--repeat`` runs. A statement still running after ``--timeout`` seconds is cancelled (the
+benchmark cancels its own and its commands' sessions; ``statement_timeout`` is set too, as a backstop): the
+measurement is reported as ``>T`` and not repeated. The benchmark deletes the audience's spans and snapshots
+before each first ``evaluate``, so point it at a database of its own. Results and findings:
+``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ DEFAULT_AS_OF = "2026-11-28T16:00:00Z"
 OWNER = "bench"
 STATEMENT_TIMEOUT = "canceling statement due to statement timeout"
 
-# The audiences' windows, relative to --as-of (they mirror bench/audiences_bench.json).
+# Event names of the hand-written SQL, which mirrors the definitions in bench/audiences_bench.json.
 ORDER = "Order Completed"
 ADDED = "Product Added"
 VIEWED = "Product Viewed"
