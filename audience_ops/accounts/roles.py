@@ -23,19 +23,36 @@ class Role(models.TextChoices):
 # "app_label.codename" for every permission a role holds. Apps that do not exist yet are skipped at sync
 # time; tests assert that every name here resolves once all apps are installed.
 ROLE_PERMISSIONS: dict[str, set[str]] = {
+    # Marketers build audiences, keep the QA test profiles and run QA; they see where audiences are synced.
     Role.MARKETER: {
         "customers.view_profile",
         "customers.view_event",
         "audiences.view_audience",
         "audiences.add_audience",
         "audiences.change_audience",
+        "audiences.view_qatestprofile",
+        "audiences.add_qatestprofile",
+        "audiences.change_qatestprofile",
+        "audiences.delete_qatestprofile",
+        "destinations.view_destination",
+        "syncs.view_sync",
     },
+    # Ops approve launches (never their own), operate live audiences and syncs, and watch alerts.
     Role.OPS: {
         "audit.view_auditevent",
         "customers.view_profile",
         "customers.view_event",
         "audiences.view_audience",
+        "audiences.approve_audience",
+        "audiences.operate_audience",
+        "audiences.view_qatestprofile",
+        "destinations.view_destination",
+        "syncs.view_sync",
+        "syncs.add_sync",
+        "syncs.change_sync",
+        "syncs.run_sync",
     },
+    # Admins manage destinations, credentials, users and write keys, and retire stale audiences.
     Role.ADMIN: {
         "audit.view_auditevent",
         "customers.view_profile",
@@ -45,6 +62,17 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "customers.change_writekey",
         "audiences.view_audience",
         "audiences.change_audience",
+        "audiences.operate_audience",
+        "audiences.retire_audience",
+        "audiences.view_qatestprofile",
+        "destinations.view_destination",
+        "destinations.add_destination",
+        "destinations.change_destination",
+        "destinations.delete_destination",
+        "syncs.view_sync",
+        "syncs.add_sync",
+        "syncs.change_sync",
+        "syncs.run_sync",
         "auth.view_user",
         "auth.add_user",
         "auth.change_user",

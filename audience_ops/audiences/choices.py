@@ -57,3 +57,14 @@ class AudienceStatus(models.TextChoices):
 class QaExpectation(models.TextChoices):
     IN = "in", "In"
     OUT = "out", "Out"
+
+
+class ReviewState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+    @property
+    def color(self) -> str:
+        return {"pending": "yellow", "approved": "green", "rejected": "red", "withdrawn": "secondary"}[self.value]

@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .choices import AudienceKind, AudienceObjective, AudienceOffer, AudienceStatus
+from .choices import AudienceKind, AudienceObjective, AudienceOffer, AudienceStatus, ReviewState
 
 
 class Audience(models.Model):
@@ -113,6 +113,11 @@ class Audience(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "slug"], name="audiences_audience_status"),
+        ]
+        permissions = [
+            ("approve_audience", "Can approve or reject a version submitted for review"),
+            ("operate_audience", "Can pause and resume live audiences"),
+            ("retire_audience", "Can retire audiences and extend their retirement date"),
         ]
 
     def __str__(self) -> str:
@@ -304,3 +309,182 @@ class AudienceSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.audience_id} at {self.evaluated_at:%Y-%m-%d %H:%M}: {self.size}"
+
+
+class QATestProfile(models.Model):
+    """A real profile marked as a named QA fixture ("recent purchaser", "cart abandoner", ...).
+
+    QA cases refer to profiles by external id (the v1 format's ``qa`` key); naming the profiles that play a
+    part in QA lets marketers pick "cart abandoner" instead of remembering an id, and keeps the library of
+    known shoppers in one place.
+    """
+
+    profile = models.OneToOneField(
+        to="customers.Profile",
+        on_delete=models.CASCADE,
+        related_name="qa_fixture",
+        help_text="The profile that plays this part; QA cases refer to it by its external id.",
+    )
+    name = models.CharField(
+        max_length=100,
+        unique=True,
+        help_text='What the profile stands for, e.g. "recent purchaser" or "cart abandoner".',
+    )
+    description = models.TextField(
+        blank=True,
+        default="",
+        help_text="What makes this profile that kind of shopper (its events and traits).",
+    )
+    created_by = models.ForeignKey(
+        to=settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "QA test profile"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QARun(models.Model):
+    """One QA run of a version: every case evaluated at the same ``as_of``, with the engine's trace per case.
+
+    A run belongs to exactly one (immutable) version, so any change to the definition (a new version) has no
+    run yet: the launch gate asks for a passing run of the version being submitted.
+    """
+
+    version = models.ForeignKey(
+        to=AudienceVersion,
+        on_delete=models.CASCADE,
+        related_name="qa_runs",
+    )
+    as_of = models.DateTimeField(
+        help_text="The now at which every case was evaluated.",
+    )
+    passed = models.BooleanField(
+        help_text="True when there are cases and every one of them got its expected result.",
+    )
+    results = models.JSONField(
+        default=list,
+        help_text=(
+            'Per case: {"profile", "expect", "note", "actual" ("in"/"out"/"missing"), "passed", "trace"}, '
+            "in the order of the version's qa cases."
+        ),
+    )
+    ran_by = models.ForeignKey(
+        to=settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when run from the command line without --by.",
+    )
+    ran_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+    )
+
+    class Meta:
+        ordering = ["version", "-ran_at", "-id"]
+        verbose_name = "QA run"
+        indexes = [
+            models.Index(fields=["version", "-ran_at"], name="audiences_qarun_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"QA of {self.version} at {self.as_of:%Y-%m-%d %H:%M}: {'pass' if self.passed else 'fail'}"
+
+
+class VersionReview(models.Model):
+    """A request to make one version live, and the four-eyes decision on it.
+
+    Versions are immutable, so the review lives beside them: submitting creates a pending review pinned to
+    the passing QA run it relied on; approving (by someone who is neither the author nor the owner) makes the
+    version live at ``launch_at`` (now when empty); rejecting records the reason the author is shown.
+    """
+
+    version = models.ForeignKey(
+        to=AudienceVersion,
+        on_delete=models.CASCADE,
+        related_name="reviews",
+    )
+    state = models.CharField(
+        max_length=16,
+        choices=ReviewState.choices,
+        default=ReviewState.PENDING,
+    )
+    qa_run = models.ForeignKey(
+        to=QARun,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The passing QA run the submission relied on.",
+    )
+    submitted_by = models.ForeignKey(
+        to=settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    submitted_at = models.DateTimeField(
+        default=timezone.now,
+    )
+    decided_by = models.ForeignKey(
+        to=settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(
+        null=True,
+        blank=True,
+    )
+    reason = models.TextField(
+        blank=True,
+        default="",
+        help_text="Why it was rejected (required then); shown to the author.",
+    )
+    launch_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the approved version goes live; empty means at approval.",
+    )
+    launched_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the approved version actually became the live version.",
+    )
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        verbose_name = "version review"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=ReviewState.values),
+                name="audiences_review_state_valid",
+            ),
+            # One open review per version: submitting twice is refused, not queued.
+            models.UniqueConstraint(
+                fields=["version"],
+                condition=Q(state="pending"),
+                name="audiences_review_one_pending_per_version",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="rejected") | ~Q(reason=""),
+                name="audiences_review_rejection_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "launch_at"], name="audiences_review_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"review of {self.version} ({self.state})"
