@@ -520,8 +520,13 @@ def _scalar(sql: str, params: list[Any]) -> int:
 
 
 def _stream(sql: str, params: list[Any], chunk_size: int) -> Iterator[tuple]:
-    """Rows of ``sql`` fetched in chunks through a server-side cursor on PostgreSQL."""
-    with connection.chunked_cursor() as cursor:
+    """Rows of ``sql`` fetched in chunks through a server-side cursor on PostgreSQL.
+
+    The read runs inside a transaction: outside one, Django declares the cursor ``WITH HOLD`` and PostgreSQL
+    computes the whole result when the DECLARE commits, in one step that ``statement_timeout`` does not cover
+    and that holds every row. Inside a transaction the cursor really streams, chunk by chunk.
+    """
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while True:
             rows = cursor.fetchmany(chunk_size)
