@@ -1,0 +1,1 @@
+"""Destination adapters: one class per destination kind, all implementing :class:`.base.Adapter`."""

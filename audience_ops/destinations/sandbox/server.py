@@ -1,0 +1,103 @@
+"""One WSGI app serving every sandbox emulator under its own prefix, and a threaded server for it.
+
+- ``/meta/v25.0/...``: Meta's Graph API (custom audiences); ``/_sandbox/meta/...``: its test controls.
+- Later emulators get ``/tiktok/``, ``/google/`` and their own ``/_sandbox/<name>/`` controls.
+
+``manage.py run_sandbox`` serves it until interrupted; tests start it in a thread on a free port
+(:func:`start_in_thread`). It is plain ``wsgiref``: no dependency, one thread per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from . import meta
+from .http import Response, parse_request, send
+
+logger = logging.getLogger(__name__)
+
+
+class SandboxApp:
+    """Routes a request to the emulator whose prefix it starts with."""
+
+    def __init__(self) -> None:
+        self.meta = meta.MetaSandbox()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = parse_request(environ)
+        path = request.path
+        if path.startswith(meta.API_PREFIX + "/"):
+            request.path = path[len(meta.API_PREFIX) :]
+            response = self.meta.handle_api(request)
+        elif path.startswith(meta.CONTROL_PREFIX + "/"):
+            request.path = path[len(meta.CONTROL_PREFIX) :]
+            response = self.meta.handle_control(request)
+        elif path in ("/", "/_sandbox", "/_sandbox/"):
+            response = Response(
+                200,
+                {
+                    "sandboxes": {"meta": {"api": meta.API_PREFIX, "control": meta.CONTROL_PREFIX}},
+                    "note": "Local emulators of destination APIs, for the demo and tests only.",
+                },
+            )
+        else:
+            response = Response(404, {"error": {"message": f"No sandbox serves {path}", "code": 404}})
+        return send(response, start_response)
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """A request per thread, so a hanging request does not block the others; threads die with the server."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class QuietHandler(WSGIRequestHandler):
+    """Logs nothing on stderr; ``run_sandbox`` logs method and path only (a query string can carry a token)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        path = self.path.split("?", 1)[0]
+        logger.debug("%s %s %s", self.command, path, code)
+
+
+def make_sandbox_server(host: str = "127.0.0.1", port: int = 0, app: SandboxApp | None = None) -> WSGIServer:
+    """A server bound to ``host:port`` (port 0: any free port), not yet serving."""
+    return make_server(host, port, app or SandboxApp(), server_class=ThreadingWSGIServer, handler_class=QuietHandler)
+
+
+@dataclass
+class RunningSandbox:
+    """A sandbox serving in a background thread; ``url`` is its root, ``app`` its in-process state."""
+
+    server: WSGIServer
+    thread: threading.Thread
+    app: SandboxApp
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def start_in_thread(host: str = "127.0.0.1", port: int = 0) -> RunningSandbox:
+    """Serve every sandbox from a daemon thread (tests, or embedding in another process)."""
+    app = SandboxApp()
+    server = make_sandbox_server(host, port, app)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.name = "sandbox-server"
+    thread.start()
+    return RunningSandbox(server=server, thread=thread, app=app)
