@@ -57,3 +57,13 @@ def evaluate_audience_job(audience_id: int) -> dict[str, Any]:
         "entered": snapshot.entered,
         "exited": snapshot.exited,
     }
+
+
+def launch_due_audiences() -> list[int]:
+    """Launch the approved versions whose launch time has come; returns the ids of the audiences launched.
+
+    Registered in ``audience_ops/cron.py`` every minute, so a launch happens within a minute of ``launch_at``.
+    """
+    from .lifecycle import audience_launch_due
+
+    return [audience.pk for audience in audience_launch_due(now=timezone.now())]

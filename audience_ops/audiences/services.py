@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audience_ops.accounts.roles import ensure_permission
+from audience_ops.audit.services import audit_record, model_snapshot
 from audience_ops.customers.models import AnonymousId, Profile
 
 from . import selectors
@@ -224,6 +225,7 @@ class ImportResult:
 
 
 METADATA_FIELDS = ("name", "kind", "objective", "owner", "purpose", "retire_on", "intent", "offer")
+AUDIT_AUDIENCE_FIELDS = ("slug", *METADATA_FIELDS, "status", "live_version")
 
 
 def audience_import(*, payload: Any, actor_or_username: AbstractBaseUser | str | None = None) -> ImportResult:
@@ -315,7 +317,7 @@ def audience_version_create(
         raise ValidationError(errors)
     with transaction.atomic():
         Audience.objects.select_for_update().filter(pk=audience.pk).first()
-        return _version_create(audience=audience, definition=resolved, author=author)
+        return _version_create(audience=audience, definition=resolved, author=author, actor=author)
 
 
 def _audience_upsert(
@@ -332,24 +334,46 @@ def _audience_upsert(
         "offer": data.get("offer", "none"),
     }
     definition = definition_from_dict(data)
+    # Who the audit log names: the signed-in user, else the --by user of the command line, else "system".
+    actor_label = "" if actor is not None else (author.get_username() if author is not None else "")
     audience = Audience.objects.select_for_update().filter(slug=data["slug"]).first()
     if audience is None:
         ensure_permission(actor, "audiences.add_audience")
         audience = Audience(slug=data["slug"], **values)
         audience.full_clean(exclude=["live_version"])
         audience.save()
-        version, _created = _version_create(audience=audience, definition=definition, author=author or owner)
+        audit_record(
+            actor=actor,
+            actor_label=actor_label,
+            action="audience.create",
+            obj=audience,
+            after=model_snapshot(audience, AUDIT_AUDIENCE_FIELDS),
+        )
+        version, _created = _version_create(
+            audience=audience, definition=definition, author=author or owner, actor=actor, actor_label=actor_label
+        )
         return ImportChange(slug=audience.slug, action="created", version=version.number)
 
     ensure_permission(actor, "audiences.change_audience")
     updated = [name for name, value in values.items() if getattr(audience, name) != value]
     if updated:
+        before = model_snapshot(audience, updated)
         for name in updated:
             setattr(audience, name, values[name])
         audience.updated_at = timezone.now()
         audience.full_clean(exclude=["live_version"])
         audience.save(update_fields=[*updated, "updated_at"])
-    version, created = _version_create(audience=audience, definition=definition, author=author or owner)
+        audit_record(
+            actor=actor,
+            actor_label=actor_label,
+            action="audience.update",
+            obj=audience,
+            before=before,
+            after=model_snapshot(audience, updated),
+        )
+    version, created = _version_create(
+        audience=audience, definition=definition, author=author or owner, actor=actor, actor_label=actor_label
+    )
     if created:
         return ImportChange(
             slug=audience.slug, action="new version", version=version.number, updated_fields=tuple(updated)
@@ -360,8 +384,19 @@ def _audience_upsert(
 
 
 def _version_create(
-    *, audience: Audience, definition: Definition, author: AbstractBaseUser
+    *,
+    audience: Audience,
+    definition: Definition,
+    author: AbstractBaseUser,
+    actor: AbstractBaseUser | None = None,
+    actor_label: str = "",
 ) -> tuple[AudienceVersion, bool]:
+    """Write a new version unless ``definition`` equals the latest one; the caller holds a transaction.
+
+    A new version writes an ``audience.version_create`` audit event whose before/after are the previous and
+    new definitions (so the event's changes name what changed: rule, exclude, paired suppression or qa). It
+    never touches ``status`` or ``live_version``: a live version stays live until a new one is approved.
+    """
     latest = audience.versions.order_by("-number").first()
     if latest is not None and definition_from_version(latest).fingerprint() == definition.fingerprint():
         return latest, False
@@ -378,7 +413,27 @@ def _version_create(
     if latest is not None:
         audience.updated_at = timezone.now()
         audience.save(update_fields=["updated_at"])
+    audit_record(
+        actor=actor,
+        actor_label=actor_label,
+        action="audience.version_create",
+        obj=audience,
+        before=_version_audit(latest) if latest is not None else None,
+        after=_version_audit(version),
+    )
     return version, True
+
+
+def _version_audit(version: AudienceVersion) -> dict[str, Any]:
+    """A version as an audit snapshot: its number, author and definition keys."""
+    return {
+        "version": version.number,
+        "author": version.author_id,
+        "rule": version.rule,
+        "exclude": version.exclude or [],
+        "paired_suppression": version.paired_suppression,
+        "qa": version.qa or [],
+    }
 
 
 # --- materialisation ---------------------------------------------------------------------------------------

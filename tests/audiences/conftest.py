@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from audience_ops.accounts.roles import Role
+from tests.audiences.governance import pair, people  # noqa: F401 (lifecycle and QA fixtures)
 from tests.conftest import _make_user
 
 

@@ -1,6 +1,9 @@
-"""``manage.py audiences import|export|members|evaluate|list|explain``: audiences as files, from the shell.
+"""``manage.py audiences import|export|members|evaluate|list|explain|qa|submit|approve|reject|pause|resume|retire``.
 
-A thin wrapper: every subcommand calls a service and formats its result. See ``docs/audience-definitions.md``.
+Audiences as files and the governance workflow, from the shell. A thin wrapper: every subcommand calls a
+service (the same services and checks as the pages) and formats its result; a refusal is a ``CommandError``
+carrying the service's sentence, with nothing written. See ``docs/audience-definitions.md`` and
+``docs/governance.md``.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ import json
 import sys
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q
 from django.utils import timezone
 
-from audience_ops.audiences import selectors, services
+from audience_ops.audiences import lifecycle, qa, selectors, services
 from audience_ops.audiences.choices import AudienceStatus
 from audience_ops.audiences.definitions import payload_dumps
 from audience_ops.audiences.engine.compiler import CompileError
@@ -56,6 +61,37 @@ class Command(BaseCommand):
         explain.add_argument("profile", help="external id, anonymous id or email of the profile")
         explain.add_argument("--as-of", default=None, help="ISO 8601 time (default: now)")
         explain.add_argument("--version", type=int, default=None)
+
+        qa_parser = sub.add_parser("qa", help="run the QA cases of a version and store the run (exit 1 on failure)")
+        qa_parser.add_argument("slug")
+        qa_parser.add_argument("--as-of", default=None, help="ISO 8601 time (default: now)")
+        qa_parser.add_argument("--by", default=None, help="username recorded as running QA")
+        qa_parser.add_argument("--version", type=int, default=None, help="version number (default: latest)")
+
+        submit = sub.add_parser("submit", help="submit the latest version for review")
+        submit.add_argument("slug")
+        submit.add_argument("--by", required=True, help="username of the person submitting")
+
+        approve = sub.add_parser("approve", help="approve the pending review (never your own)")
+        approve.add_argument("slug")
+        approve.add_argument("--by", required=True, help="username of the approver (ops)")
+        approve.add_argument("--launch-at", default=None, help="ISO 8601 time to go live (default: now)")
+
+        reject = sub.add_parser("reject", help="reject the pending review with a reason")
+        reject.add_argument("slug")
+        reject.add_argument("--by", required=True, help="username of the reviewer (ops)")
+        reject.add_argument("--reason", required=True, help="what the author should fix")
+
+        for action, text in (
+            ("pause", "stop a live audience (ops, admin)"),
+            ("resume", "put a paused audience back live (ops, admin)"),
+            ("retire", "retire an audience for good (admin)"),
+        ):
+            parser_ = sub.add_parser(action, help=text)
+            parser_.add_argument("slug")
+            parser_.add_argument("--by", required=True, help="username of the person acting")
+            if action != "resume":
+                parser_.add_argument("--reason", default="", help="why (kept in the audit log)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         handler = getattr(self, f"handle_{options['action']}")
@@ -160,7 +196,111 @@ class Command(BaseCommand):
         trace = services.profile_explain(audience=audience, profile=profile, now=now, version=version)
         self.stdout.write(trace.as_text(), ending="")
 
+    # --- QA and lifecycle ---------------------------------------------------------------------------------
+
+    def handle_qa(self, options: dict[str, Any]) -> None:
+        audience = self._audience(options["slug"])
+        now = self._as_of(options["as_of"])
+        actor = self._user(options["by"]) if options["by"] else None
+        version = self._version(audience, options["version"])
+        run = self._service(lambda: qa.qa_run(actor=actor, audience=audience, version=version, now=now))
+        number = run.version.number
+        for result in run.results:
+            verdict = "PASS" if result["passed"] else "FAIL"
+            label = result["profile"] + (f" ({result['fixture']})" if result.get("fixture") else "")
+            note = f"  {result['note']}" if result.get("note") else ""
+            self.stdout.write(f"{verdict}  {label}: expect {result['expect']}, actual {result['actual']}{note}")
+            for line in result.get("explanation") or []:
+                self.stdout.write(f"      {line}")
+        failed = qa.qa_run_failures(run)
+        total = len(run.results)
+        summary = f"{audience.slug} version {number} at {now.isoformat()}"
+        if run.passed:
+            self.stdout.write(f"QA passed: {total} of {total} cases, {summary}")
+            return
+        reason = "no QA cases" if total == 0 else f"{failed} of {total} cases failed"
+        raise CommandError(f"QA failed: {reason}, {summary}", returncode=1)
+
+    def handle_submit(self, options: dict[str, Any]) -> None:
+        audience = self._audience(options["slug"])
+        actor = self._user(options["by"])
+        review = self._service(lambda: lifecycle.audience_submit(actor=actor, audience=audience))
+        audience.refresh_from_db()
+        self.stdout.write(
+            f"{audience.slug}: version {review.version.number} submitted for review (status {audience.status})"
+        )
+
+    def handle_approve(self, options: dict[str, Any]) -> None:
+        audience = self._audience(options["slug"])
+        actor = self._user(options["by"])
+        launch_at = self._time("--launch-at", options["launch_at"]) if options["launch_at"] else None
+        review = self._service(lambda: lifecycle.audience_approve(actor=actor, audience=audience, launch_at=launch_at))
+        audience.refresh_from_db()
+        number = review.version.number
+        if review.launched_at is None:
+            self.stdout.write(
+                f"{audience.slug}: version {number} approved, goes live at {review.launch_at.isoformat()} "
+                f"(status {audience.status})"
+            )
+        else:
+            self.stdout.write(f"{audience.slug}: version {number} approved (status {audience.status})")
+
+    def handle_reject(self, options: dict[str, Any]) -> None:
+        audience = self._audience(options["slug"])
+        actor = self._user(options["by"])
+        review = self._service(
+            lambda: lifecycle.audience_reject(actor=actor, audience=audience, reason=options["reason"])
+        )
+        audience.refresh_from_db()
+        self.stdout.write(f"{audience.slug}: version {review.version.number} rejected (status {audience.status})")
+
+    def handle_pause(self, options: dict[str, Any]) -> None:
+        audience = self._audience(options["slug"])
+        actor = self._user(options["by"])
+        audience = self._service(
+            lambda: lifecycle.audience_pause(actor=actor, audience=audience, reason=options["reason"])
+        )
+        self.stdout.write(f"{audience.slug}: paused")
+
+    def handle_resume(self, options: dict[str, Any]) -> None:
+        audience = self._audience(options["slug"])
+        actor = self._user(options["by"])
+        audience = self._service(lambda: lifecycle.audience_resume(actor=actor, audience=audience))
+        self.stdout.write(f"{audience.slug}: live again")
+
+    def handle_retire(self, options: dict[str, Any]) -> None:
+        audience = self._audience(options["slug"])
+        actor = self._user(options["by"])
+        audience = self._service(
+            lambda: lifecycle.audience_retire(actor=actor, audience=audience, reason=options["reason"])
+        )
+        self.stdout.write(f"{audience.slug}: retired")
+
+    def _service(self, call):
+        """Run a service call; its refusal (rules, permissions, validation) becomes the command's error."""
+        try:
+            return call()
+        except PermissionDenied as exc:
+            raise CommandError(f"not allowed: {exc}") from exc
+        except ValidationError as exc:
+            raise CommandError("\n".join(exc.messages)) from exc
+        except CompileError as exc:
+            raise CommandError(str(exc)) from exc
+
     # --- arguments ----------------------------------------------------------------------------------------
+
+    def _user(self, username: str) -> AbstractBaseUser:
+        user_model = get_user_model()
+        user = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
+        if user is None:
+            raise CommandError(f'--by: unknown user "{username}"')
+        return user
+
+    def _time(self, option: str, value: str):
+        try:
+            return services.parse_as_of(value)
+        except ValueError as exc:
+            raise CommandError(f"{option}: {exc}") from exc
 
     def _audience(self, slug: str) -> Audience:
         try:
