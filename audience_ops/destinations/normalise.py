@@ -53,13 +53,15 @@ def normalise_email(
     *,
     remove_gmail_dots: bool = False,
     remove_plus_suffix: bool = False,
+    any_domain: bool = False,
 ) -> str | None:
     """Trimmed, lowercased, syntactically valid email; None when it is not an email address.
 
     ``email-validator`` checks the syntax only (no DNS lookups: a sync must not depend on the network)
     and lowercases only the domain, so the whole address is lowercased here. ``remove_gmail_dots`` drops
     every "." of the local part on gmail.com and googlemail.com; ``remove_plus_suffix`` drops "+tag" on
-    the same domains (Google Data Manager's rules; Meta wants neither).
+    the same domains (Google Data Manager's rules; Meta wants neither). ``any_domain`` applies those two
+    rules to every domain (TikTok's help text, as an opt-in per destination).
     """
     if value is None:
         return None
@@ -70,7 +72,7 @@ def normalise_email(
     if normalised is None:
         return None
     local, _, domain = normalised.rpartition("@")
-    if domain in _GMAIL_DOMAINS:
+    if any_domain or domain in _GMAIL_DOMAINS:
         if remove_plus_suffix:
             local = local.split("+", 1)[0]
         if remove_gmail_dots:
@@ -146,13 +148,16 @@ def hashed_email(
     *,
     remove_gmail_dots: bool = False,
     remove_plus_suffix: bool = False,
+    any_domain: bool = False,
 ) -> str | None:
     """SHA-256 hex of the normalised email; an already hashed value is passed through lowercased."""
     if value is None:
         return None
     if is_sha256_hex(value):
         return value.strip().lower()
-    email = normalise_email(value, remove_gmail_dots=remove_gmail_dots, remove_plus_suffix=remove_plus_suffix)
+    email = normalise_email(
+        value, remove_gmail_dots=remove_gmail_dots, remove_plus_suffix=remove_plus_suffix, any_domain=any_domain
+    )
     return sha256_hex(email) if email else None
 
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .adapters.base import Adapter
+from .adapters.google import GoogleCustomerMatchAdapter
 from .adapters.meta import MetaCustomAudienceAdapter
+from .adapters.tiktok import TikTokAudienceAdapter
 
 if TYPE_CHECKING:
     from .models import Destination
 
 _ADAPTERS: dict[str, type[Adapter]] = {
     MetaCustomAudienceAdapter.kind: MetaCustomAudienceAdapter,
+    TikTokAudienceAdapter.kind: TikTokAudienceAdapter,
+    GoogleCustomerMatchAdapter.kind: GoogleCustomerMatchAdapter,
 }
 
 

@@ -38,6 +38,9 @@ INSTALLED_APPS = [
     "audience_ops.customers",
     "audience_ops.audiences",
     "audience_ops.audit",
+    "audience_ops.destinations",
+    "audience_ops.syncs",
+    "audience_ops.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -140,6 +143,27 @@ RQ_SHOW_ADMIN_LINK = True
 # How often the scheduler enqueues an evaluation of every live audience (seconds).
 AUDIENCE_EVALUATION_INTERVAL_SECONDS = env.int("AUDIENCE_EVALUATION_INTERVAL_SECONDS", default=900)
 
+# Retirement queue: days a live audience may go without a successful sync; membership Jaccard index from
+# which two live audiences are near-duplicates.
+HYGIENE_UNSYNCED_DAYS = env.int("HYGIENE_UNSYNCED_DAYS", default=30)
+NEAR_DUPLICATE_JACCARD = env.float("NEAR_DUPLICATE_JACCARD", default=0.9)
+
+# Sync engine: lease of a running run (renewed at every batch), retries of transient platform errors
+# (exponential backoff with full jitter, at least Retry-After), and an optional cap on rows per request.
+SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=300)
+SYNC_RETRY_MAX_ATTEMPTS = env.int("SYNC_RETRY_MAX_ATTEMPTS", default=8)
+SYNC_RETRY_BASE_SECONDS = env.float("SYNC_RETRY_BASE_SECONDS", default=2.0)
+SYNC_RETRY_MAX_SECONDS = env.float("SYNC_RETRY_MAX_SECONDS", default=300.0)
+SYNC_MAX_BATCH_SIZE = env.int("SYNC_MAX_BATCH_SIZE", default=0)
+
+# Destinations: (connect, read) timeout in seconds of every call to a platform, and the URL of the local
+# sandbox emulators (``manage.py run_sandbox``; the demo starts it).
+DESTINATION_HTTP_TIMEOUT = (
+    env.float("DESTINATION_CONNECT_TIMEOUT", default=5.0),
+    env.float("DESTINATION_READ_TIMEOUT", default=30.0),
+)
+SANDBOX_BASE_URL = env("SANDBOX_BASE_URL", default="http://127.0.0.1:8765")
+
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="audience-ops@localhost")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
@@ -155,6 +179,24 @@ TRACKING_MAX_BATCH_MESSAGES = 2500
 
 # Default region for parsing national phone numbers that carry no country code.
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", default="US")
+
+# Alerts (docs/monitoring.md): how often every check runs, the thresholds, and where notifications go.
+# Ops users and the audience owner get email; ALERT_WEBHOOK_URL optionally receives a Standard Webhooks
+# signed POST (ALERT_WEBHOOK_SECRET is a whsec_ secret). ALERT_SITE_URL makes links in them absolute.
+ALERT_EVALUATE_INTERVAL_SECONDS = env.int("ALERT_EVALUATE_INTERVAL_SECONDS", default=300)
+ALERT_SIZE_FACTOR = env.float("ALERT_SIZE_FACTOR", default=2.0)
+ALERT_SIZE_HISTORY = env.int("ALERT_SIZE_HISTORY", default=7)
+ALERT_SIZE_MIN_SIZE = env.int("ALERT_SIZE_MIN_SIZE", default=100)
+ALERT_STALE_FACTOR = env.float("ALERT_STALE_FACTOR", default=2.0)
+ALERT_MATCH_RATE_MIN = env.float("ALERT_MATCH_RATE_MIN", default=0.3)
+ALERT_MATCH_RATE_MIN_BY_DESTINATION = env.json("ALERT_MATCH_RATE_MIN_BY_DESTINATION", default={})
+ALERT_MATCH_RATE_DROP = env.float("ALERT_MATCH_RATE_DROP", default=0.25)
+ALERT_FAILING_RUNS = env.int("ALERT_FAILING_RUNS", default=3)
+ALERT_RETIREMENT_DAYS = env.int("ALERT_RETIREMENT_DAYS", default=14)
+ALERT_SITE_URL = env("ALERT_SITE_URL", default="")
+ALERT_WEBHOOK_URL = env("ALERT_WEBHOOK_URL", default="")
+ALERT_WEBHOOK_SECRET = env("ALERT_WEBHOOK_SECRET", default="")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=3.0)
 
 LOGGING = {
     "version": 1,

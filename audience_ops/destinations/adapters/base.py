@@ -38,6 +38,8 @@ class Capabilities:
     batch_size: int  # max rows per add/remove request (Meta: 10_000)
     supports_removal: bool
     hashes_identifiers: bool
+    # The adapter reads profile traits in ``prepare`` (Google: consent): the engine fills RawIdentifiers.traits.
+    needs_traits: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class RawIdentifiers:
     external_id: str | None
     email: str | None
     phone: str | None
+    # The profile's traits, filled by the engine only when ``Capabilities.needs_traits`` (else None).
+    traits: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,15 @@ class PreparedRow:
 
     Only identifier types that had a usable value are present; a profile with none is not a row at all
     (``prepare`` returns None: unmatchable).
+
+    ``skip_reason`` set means the profile is matchable but must not be sent (Google: no consent). The engine
+    does not send it, does not put it in the ledger, and counts it apart from unmatchable profiles; an
+    adapter handed such a row anyway leaves it out of the request and reports it as a :class:`RowError`.
     """
 
     profile_id: int
     values: dict[str, str]
+    skip_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,15 @@ class Adapter(ABC):
             raise ValueError(f"{len(rows)} rows in one batch; {self.kind} accepts at most {limit}")
         if not rows:
             raise ValueError("an empty batch is not sent")
+
+
+def split_skipped(rows: Sequence[PreparedRow]) -> tuple[list[PreparedRow], tuple[RowError, ...]]:
+    """(rows to send, a RowError per row that carries a ``skip_reason``): a skipped row is never sent."""
+    sendable = [row for row in rows if not row.skip_reason]
+    skipped = tuple(
+        RowError(profile_id=row.profile_id, message=f"Not sent: {row.skip_reason}") for row in rows if row.skip_reason
+    )
+    return sendable, skipped
 
 
 def http_timeout() -> tuple[float, float]:

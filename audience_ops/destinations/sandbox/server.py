@@ -1,7 +1,8 @@
 """One WSGI app serving every sandbox emulator under its own prefix, and a threaded server for it.
 
 - ``/meta/v25.0/...``: Meta's Graph API (custom audiences); ``/_sandbox/meta/...``: its test controls.
-- Later emulators get ``/tiktok/``, ``/google/`` and their own ``/_sandbox/<name>/`` controls.
+- ``/tiktok/open_api/v1.3/...``: TikTok's Business API (segment audiences); ``/_sandbox/tiktok/...``.
+- ``/google/v1/...``: Google's Data Manager API (Customer Match members); ``/_sandbox/google/...``.
 
 ``manage.py run_sandbox`` serves it until interrupted; tests start it in a thread on a free port
 (:func:`start_in_thread`). It is plain ``wsgiref``: no dependency, one thread per request.
@@ -17,7 +18,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from . import meta
+from . import google, meta, tiktok
 from .http import Response, parse_request, send
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ class SandboxApp:
 
     def __init__(self) -> None:
         self.meta = meta.MetaSandbox()
+        self.tiktok = tiktok.TikTokSandbox()
+        self.google = google.GoogleSandbox()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = parse_request(environ)
@@ -38,11 +41,27 @@ class SandboxApp:
         elif path.startswith(meta.CONTROL_PREFIX + "/"):
             request.path = path[len(meta.CONTROL_PREFIX) :]
             response = self.meta.handle_control(request)
+        elif path.startswith(tiktok.API_PREFIX + "/"):
+            request.path = path[len(tiktok.API_PREFIX) :]
+            response = self.tiktok.handle_api(request)
+        elif path.startswith(tiktok.CONTROL_PREFIX + "/"):
+            request.path = path[len(tiktok.CONTROL_PREFIX) :]
+            response = self.tiktok.handle_control(request)
+        elif path.startswith(google.API_PREFIX + "/"):
+            request.path = path[len(google.API_PREFIX) :]
+            response = self.google.handle_api(request)
+        elif path.startswith(google.CONTROL_PREFIX + "/"):
+            request.path = path[len(google.CONTROL_PREFIX) :]
+            response = self.google.handle_control(request)
         elif path in ("/", "/_sandbox", "/_sandbox/"):
             response = Response(
                 200,
                 {
-                    "sandboxes": {"meta": {"api": meta.API_PREFIX, "control": meta.CONTROL_PREFIX}},
+                    "sandboxes": {
+                        "meta": {"api": meta.API_PREFIX, "control": meta.CONTROL_PREFIX},
+                        "tiktok": {"api": tiktok.API_PREFIX + tiktok.VERSION_PREFIX, "control": tiktok.CONTROL_PREFIX},
+                        "google": {"api": google.API_PREFIX + google.VERSION_PREFIX, "control": google.CONTROL_PREFIX},
+                    },
                     "note": "Local emulators of destination APIs, for the demo and tests only.",
                 },
             )

@@ -1,7 +1,9 @@
 """``manage.py run_sandbox [--host 127.0.0.1] [--port 8765]``: serve every destination sandbox until interrupted.
 
 Meta's Graph API emulator answers under ``/meta/v25.0/...`` and its test controls under ``/_sandbox/meta/``;
-point a destination's ``base_url`` at ``http://HOST:PORT/meta``. The state lives in memory and is lost when
+point a destination's ``base_url`` at ``http://HOST:PORT/meta``. TikTok's (``/tiktok/open_api/v1.3``) and
+Google Data Manager's (``/google/v1``) emulators sit next to it, with ``/_sandbox/tiktok/`` and
+``/_sandbox/google/`` controls. The state lives in memory and is lost when
 the process stops. Never expose it beyond localhost: it accepts any token.
 """
 
@@ -15,7 +17,7 @@ from audience_ops.destinations.sandbox.server import make_sandbox_server
 
 
 class Command(BaseCommand):
-    help = "Serve the destination sandboxes (Meta under /meta) on localhost until interrupted."
+    help = "Serve the destination sandboxes (Meta, TikTok, Google) on localhost until interrupted."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -28,7 +30,8 @@ class Command(BaseCommand):
         server = make_sandbox_server(options["host"], options["port"])
         host, port = server.server_address[:2]
         self.stdout.write(
-            f"Sandbox serving on http://{host}:{port} (Meta: http://{host}:{port}/meta). Ctrl-C stops it."
+            f"Sandbox serving on http://{host}:{port} (Meta: /meta, TikTok: /tiktok/open_api/v1.3, "
+            "Google: /google/v1). Ctrl-C stops it."
         )
         self.stdout.flush()
         try:

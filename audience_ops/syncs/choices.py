@@ -1,0 +1,55 @@
+"""Choices for syncs and runs, each carrying the badge colour the UI shows it with."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class SyncMode(models.TextChoices):
+    MIRROR = "mirror", "Mirror (adds and removals)"
+    ADD_ONLY = "add_only", "Add only"
+
+    @property
+    def color(self) -> str:
+        return {"mirror": "blue", "add_only": "cyan"}[self.value]
+
+
+class RunState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"
+
+    @property
+    def color(self) -> str:
+        return {
+            "queued": "secondary",
+            "running": "blue",
+            "succeeded": "green",
+            "failed": "red",
+            "skipped": "yellow",
+        }[self.value]
+
+
+class RunTrigger(models.TextChoices):
+    MANUAL = "manual", "Manual (run now)"
+    SCHEDULE = "schedule", "Schedule"
+    CLI = "cli", "Command line"
+    RETRY = "retry", "Recovery of a lost run"
+    RETIRE = "retire", "Audience retired"
+
+
+class PlanOp(models.TextChoices):
+    ADD = "add", "Add"
+    REMOVE = "remove", "Remove"
+
+
+class PlanItemState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    UNMATCHABLE = "unmatchable", "Unmatchable"
+    FAILED = "failed", "Failed"
+
+
+ACTIVE_RUN_STATES = (RunState.QUEUED, RunState.RUNNING)
