@@ -1,0 +1,19 @@
+"""Sync pages: the list, the create form, a sync's page with its actions and run history, and each run."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "syncs"
+
+urlpatterns = [
+    path("", views.SyncListView.as_view(), name="list"),
+    path("new/", views.SyncCreateView.as_view(), name="create"),
+    path("<int:pk>/", views.SyncDetailView.as_view(), name="detail"),
+    path("<int:pk>/edit/", views.SyncUpdateView.as_view(), name="update"),
+    path("<int:pk>/plan/", views.SyncPlanView.as_view(), name="plan"),
+    path("<int:pk>/run/", views.SyncRunNowView.as_view(), name="run_now"),
+    path("<int:pk>/pause/", views.SyncSetEnabledView.as_view(enabled=False), name="pause"),
+    path("<int:pk>/resume/", views.SyncSetEnabledView.as_view(enabled=True), name="resume"),
+    path("runs/<int:pk>/", views.SyncRunDetailView.as_view(), name="run_detail"),
+]
