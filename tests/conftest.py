@@ -14,6 +14,15 @@ from django.conf import settings
 
 from audience_ops.accounts.roles import Role
 from audience_ops.accounts.services import user_create
+from tests.destinations.conftest import (  # noqa: F401 - shared sandbox fixtures
+    google_destination,
+    google_sandbox,
+    meta_destination,
+    meta_sandbox,
+    sandbox_server,
+    tiktok_destination,
+    tiktok_sandbox,
+)
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 PASSWORD = "correct-horse-battery"

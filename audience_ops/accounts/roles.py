@@ -36,6 +36,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "audiences.delete_qatestprofile",
         "destinations.view_destination",
         "syncs.view_sync",
+        "monitoring.view_alert",
     },
     # Ops approve launches (never their own), operate live audiences and syncs, and watch alerts.
     Role.OPS: {
@@ -51,6 +52,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "syncs.add_sync",
         "syncs.change_sync",
         "syncs.run_sync",
+        "monitoring.view_alert",
+        "monitoring.change_alert",
     },
     # Admins manage destinations, credentials, users and write keys, and retire stale audiences.
     Role.ADMIN: {
@@ -73,6 +76,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "syncs.add_sync",
         "syncs.change_sync",
         "syncs.run_sync",
+        "monitoring.view_alert",
+        "monitoring.change_alert",
         "auth.view_user",
         "auth.add_user",
         "auth.change_user",

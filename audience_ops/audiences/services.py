@@ -495,6 +495,10 @@ def audience_evaluate(*, audience: Audience, now: dt.datetime) -> AudienceSnapsh
             exited=exited,
             duration_ms=round((time.monotonic() - started) * 1000),
         )
+        # Alerts that depend on this evaluation (size, leaks, schedule) are checked once it has committed.
+        from audience_ops.monitoring.services import alerts_after_evaluation
+
+        transaction.on_commit(lambda: alerts_after_evaluation(audience))
     return snapshot
 
 
