@@ -171,6 +171,9 @@ URLS: dict[str, E] = {
     "syncs:run_now": E("post", frozenset({OPS, ADMIN}), kwargs=_pk("sync")),
     "syncs:pause": E("post", frozenset({OPS, ADMIN}), kwargs=_pk("sync")),
     "syncs:resume": E("post", frozenset({OPS, ADMIN}), kwargs=_pk("sync")),
+    "syncs:guardrails": E("get", frozenset({OPS, ADMIN}), kwargs=_pk("sync")),
+    "syncs:run_approve": E("post", frozenset({OPS, ADMIN}), kwargs=_pk("sync_run")),
+    "syncs:run_cancel": E("post", frozenset({OPS, ADMIN}), kwargs=_pk("sync_run")),
     # audit log: ops and admins
     "audit:list": E("get", frozenset({OPS, ADMIN})),
     # dashboard panels (the dashboard itself is "home"): chart and coverage fragments for everyone

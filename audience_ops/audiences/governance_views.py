@@ -395,14 +395,24 @@ class AudienceRetireView(LifecycleActionView):
     template_name = "audiences/governance/audience_retire.html"
 
     def get(self, request: HttpRequest, slug: str) -> HttpResponse:
-        return render(request, self.template_name, {"audience": self.get_audience(), "form": ReasonForm()})
+        return render(request, self.template_name, self._context(ReasonForm()))
 
     def invalid(self, form: ReasonForm) -> HttpResponse:
-        return render(self.request, self.template_name, {"audience": self.get_audience(), "form": form}, status=400)
+        return render(self.request, self.template_name, self._context(form), status=400)
 
     def act(self, *, audience: Audience, reason: str) -> str:
-        lifecycle.audience_retire(actor=self.request.user, audience=audience, reason=reason)
+        from audience_ops.syncs.retirement import actions_from_form
+
+        actions = actions_from_form(audience, self.request.POST)
+        lifecycle.audience_retire(actor=self.request.user, audience=audience, reason=reason, sync_actions=actions)
         return f"{audience.name} is retired."
+
+    def _context(self, form: ReasonForm) -> dict[str, Any]:
+        """The page, with the audience's syncs and what retiring may do at each destination."""
+        from audience_ops.syncs.retirement import retirement_options
+
+        audience = self.get_audience()
+        return {"audience": audience, "form": form, "retirement_options": retirement_options(audience)}
 
     def failure_redirect(self, audience: Audience) -> HttpResponseRedirect:
         return redirect("audiences:retire", slug=audience.slug)

@@ -297,12 +297,20 @@ def audience_resume(*, actor: AbstractBaseUser | None, audience: Audience) -> Au
 
 
 @transaction.atomic
-def audience_retire(*, actor: AbstractBaseUser | None, audience: Audience, reason: str = "") -> Audience:
+def audience_retire(
+    *,
+    actor: AbstractBaseUser | None,
+    audience: Audience,
+    reason: str = "",
+    sync_actions: dict[int, str] | None = None,
+) -> Audience:
     """Retire an audience for good: any status except retired -> retired; open reviews are withdrawn.
 
     A suppression still paired with an approved, live or paused targeting audience cannot be retired (that
     would leave the targeting audience without its suppression): retire or change those first. Listeners of
-    :data:`~.signals.audience_status_changed` pause and remove its syncs.
+    :data:`~.signals.audience_status_changed` pause and remove its syncs; ``sync_actions`` (sync id ->
+    ``remove_members`` / ``delete_remote_audience`` / ``keep``) is the admin's choice per destination, passed
+    on with the signal and recorded in the audit event (default: remove the members).
     """
     ensure_permission(actor, "audiences.retire_audience")
     audience = _lock(audience)
@@ -320,7 +328,16 @@ def audience_retire(*, actor: AbstractBaseUser | None, audience: Audience, reaso
     for review in open_reviews:
         _withdraw(review, actor=actor, reason="the audience was retired")
     audience.status = AudienceStatus.RETIRED
-    _save_and_audit(audience, actor=actor, action="audience.retire", before=before, reason=reason)
+    actions = {int(sync_id): str(action) for sync_id, action in (sync_actions or {}).items()}
+    _save_and_audit(
+        audience,
+        actor=actor,
+        action="audience.retire",
+        before=before,
+        reason=reason,
+        extra={"sync_actions": {str(k): v for k, v in actions.items()}} if actions else None,
+        signal_extra={"sync_actions": actions},
+    )
     return audience
 
 
@@ -478,8 +495,10 @@ def _save_and_audit(
     before: dict[str, Any],
     reason: str = "",
     extra: dict[str, Any] | None = None,
+    signal_extra: dict[str, Any] | None = None,
 ) -> None:
-    """Save the lifecycle fields, write the audit event, and announce a status change once committed."""
+    """Save the lifecycle fields, write the audit event, and announce a status change once committed
+    (``signal_extra``: more keyword arguments for the signal's listeners)."""
     audience.updated_at = timezone.now()
     audience.save(update_fields=["status", "live_version", "updated_at"])
     after = _snapshot(audience)
@@ -493,8 +512,11 @@ def _save_and_audit(
     )
     if before["status"] != after["status"]:
         old, new = before["status"], after["status"]
+        more = dict(signal_extra or {})
         transaction.on_commit(
-            lambda: audience_status_changed.send(sender=Audience, audience=audience, before=old, after=new, actor=actor)
+            lambda: audience_status_changed.send(
+                sender=Audience, audience=audience, before=old, after=new, actor=actor, **more
+            )
         )
 
 

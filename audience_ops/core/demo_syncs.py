@@ -36,7 +36,12 @@ DEMO_SYNC_EVERY_MINUTES = 15
 DEMO_OPERATOR = "omar"
 
 
-def ensure_demo_syncs(*, stdout: TextIO, destinations: Sequence[Destination] | None = None) -> list[Sync]:
+def ensure_demo_syncs(
+    *,
+    stdout: TextIO,
+    destinations: Sequence[Destination] | None = None,
+    every_minutes: int = DEMO_SYNC_EVERY_MINUTES,
+) -> list[Sync]:
     """Create the demo's mirror syncs (default: to the Meta sandbox) and run each new one once; returns them.
 
     Pass ``destinations`` to sync the pair to more sandboxes (for example Meta and TikTok, whose match rates
@@ -50,11 +55,15 @@ def ensure_demo_syncs(*, stdout: TextIO, destinations: Sequence[Destination] | N
         return []
     syncs: list[Sync] = []
     for destination in destinations or [ensure_demo_destination(stdout=stdout)]:
-        syncs += _ensure_pair_synced(stdout=stdout, operator=operator, destination=destination)
+        syncs += _ensure_pair_synced(
+            stdout=stdout, operator=operator, destination=destination, every_minutes=every_minutes
+        )
     return syncs
 
 
-def _ensure_pair_synced(*, stdout: TextIO, operator: AbstractBaseUser, destination: Destination) -> list[Sync]:
+def _ensure_pair_synced(
+    *, stdout: TextIO, operator: AbstractBaseUser, destination: Destination, every_minutes: int
+) -> list[Sync]:
     """The suppression, then the targeting audience, mirrored to ``destination``; new syncs run once."""
     syncs: list[Sync] = []
     for slug in DEMO_SYNCED_AUDIENCES:
@@ -70,7 +79,7 @@ def _ensure_pair_synced(*, stdout: TextIO, operator: AbstractBaseUser, destinati
                     audience=audience,
                     destination=destination,
                     mode=SyncMode.MIRROR,
-                    every_minutes=DEMO_SYNC_EVERY_MINUTES,
+                    every_minutes=every_minutes,
                 )
             except ValidationError as exc:
                 stdout.write(f"  {slug} -> {destination.name}: not synced ({'; '.join(exc.messages)})\n")
@@ -95,5 +104,6 @@ def _ensure_pair_synced(*, stdout: TextIO, operator: AbstractBaseUser, destinati
 
 def _sandbox_listens(destination: Destination) -> bool:
     """True when the destination's base URL is a local port that accepts connections."""
-    parts = urlsplit(destination.config.get("base_url", ""))
+    config = destination.config
+    parts = urlsplit(config.get("base_url") or config.get("host") or config.get("url") or "")
     return bool(parts.hostname) and port_is_open(parts.hostname, parts.port or 80)

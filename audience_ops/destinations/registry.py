@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING
 from .adapters.base import Adapter
 from .adapters.google import GoogleCustomerMatchAdapter
 from .adapters.meta import MetaCustomAudienceAdapter
+from .adapters.segment import SegmentAnalyticsAdapter
 from .adapters.tiktok import TikTokAudienceAdapter
+from .adapters.warehouse import PostgresWarehouseAdapter
+from .adapters.webhook import WebhookAdapter
 
 if TYPE_CHECKING:
     from .models import Destination
@@ -20,6 +23,9 @@ _ADAPTERS: dict[str, type[Adapter]] = {
     MetaCustomAudienceAdapter.kind: MetaCustomAudienceAdapter,
     TikTokAudienceAdapter.kind: TikTokAudienceAdapter,
     GoogleCustomerMatchAdapter.kind: GoogleCustomerMatchAdapter,
+    PostgresWarehouseAdapter.kind: PostgresWarehouseAdapter,
+    SegmentAnalyticsAdapter.kind: SegmentAnalyticsAdapter,
+    WebhookAdapter.kind: WebhookAdapter,
 }
 
 

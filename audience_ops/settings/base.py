@@ -155,6 +155,10 @@ SYNC_RETRY_MAX_ATTEMPTS = env.int("SYNC_RETRY_MAX_ATTEMPTS", default=8)
 SYNC_RETRY_BASE_SECONDS = env.float("SYNC_RETRY_BASE_SECONDS", default=2.0)
 SYNC_RETRY_MAX_SECONDS = env.float("SYNC_RETRY_MAX_SECONDS", default=300.0)
 SYNC_MAX_BATCH_SIZE = env.int("SYNC_MAX_BATCH_SIZE", default=0)
+# Large-change guardrail defaults (each sync may override them): see docs/syncs.md "Guardrails".
+SYNC_GUARDRAIL_MAX_REMOVE_PERCENT = env.int("SYNC_GUARDRAIL_MAX_REMOVE_PERCENT", default=20)
+SYNC_GUARDRAIL_MAX_ADD_PERCENT = env.int("SYNC_GUARDRAIL_MAX_ADD_PERCENT", default=50)
+SYNC_GUARDRAIL_MIN_ROWS = env.int("SYNC_GUARDRAIL_MIN_ROWS", default=100)
 
 # Destinations: (connect, read) timeout in seconds of every call to a platform, and the URL of the local
 # sandbox emulators (``manage.py run_sandbox``; the demo starts it).

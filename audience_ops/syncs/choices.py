@@ -20,6 +20,9 @@ class RunState(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
+    # Held by the large-change guardrail before sending anything; ops approve (back to queued) or cancel.
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+    CANCELLED = "cancelled", "Cancelled"
 
     @property
     def color(self) -> str:
@@ -29,6 +32,8 @@ class RunState(models.TextChoices):
             "succeeded": "green",
             "failed": "red",
             "skipped": "yellow",
+            "awaiting_approval": "orange",
+            "cancelled": "secondary",
         }[self.value]
 
 
@@ -40,6 +45,14 @@ class RunTrigger(models.TextChoices):
     RETIRE = "retire", "Audience retired"
 
 
+class RetirementAction(models.TextChoices):
+    """What retiring an audience does at each destination (the admin chooses per sync)."""
+
+    REMOVE_MEMBERS = "remove_members", "Remove its members"
+    DELETE_REMOTE_AUDIENCE = "delete_remote_audience", "Delete the audience at the destination"
+    KEEP = "keep", "Leave it as it is (only pause the sync)"
+
+
 class PlanOp(models.TextChoices):
     ADD = "add", "Add"
     REMOVE = "remove", "Remove"
@@ -49,6 +62,7 @@ class PlanItemState(models.TextChoices):
     PENDING = "pending", "Pending"
     SENT = "sent", "Sent"
     UNMATCHABLE = "unmatchable", "Unmatchable"
+    NOT_SENT = "not_sent", "Not sent (held back by the destination, e.g. no consent)"
     FAILED = "failed", "Failed"
 
 

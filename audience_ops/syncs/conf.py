@@ -20,6 +20,13 @@ DEFAULTS = {
     "SYNC_MAX_RUN_ATTEMPTS": 3,
     # Consecutive failures of one row before it is given up (marked failed, no longer retried).
     "SYNC_ROW_FAILURE_LIMIT": 5,
+    # Large-change guardrail defaults (a sync may override each): hold a run for ops approval when it would
+    # remove more than this share of what the destination holds, or add more than this share of it...
+    "SYNC_GUARDRAIL_MAX_REMOVE_PERCENT": 20,
+    "SYNC_GUARDRAIL_MAX_ADD_PERCENT": 50,
+    # ...unless the change touches fewer people than this (tiny audiences swing by large shares).
+    # A run that would remove everyone the destination holds is held whatever its size.
+    "SYNC_GUARDRAIL_MIN_ROWS": 100,
 }
 
 

@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .choices import PlanItemState, PlanOp, RunState, RunTrigger, SyncMode
+from .choices import PlanItemState, PlanOp, RetirementAction, RunState, RunTrigger, SyncMode
 
 
 class Sync(models.Model):
@@ -74,6 +74,25 @@ class Sync(models.Model):
         blank=True,
         help_text="When the schedule next requests a run; empty for manual or paused syncs.",
     )
+    # Large-change guardrail (see guardrails.py); empty means the site default from settings.
+    max_remove_percent = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Hold a run for ops approval when it would remove more than this share (%) of the "
+        "destination audience; empty = site default.",
+    )
+    max_add_percent = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Hold a run for ops approval when it would add more than this share (%) of the destination "
+        "audience; empty = site default.",
+    )
+    guardrail_min_rows = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Changes smaller than this many people never trip the percentage limits (a run that would "
+        "remove everyone is always held); empty = site default.",
+    )
 
     class Meta:
         ordering = ["audience", "destination"]
@@ -113,7 +132,7 @@ class SyncRun(models.Model):
     """
 
     sync = models.ForeignKey(to=Sync, on_delete=models.CASCADE, related_name="runs")
-    state = models.CharField(max_length=16, choices=RunState.choices, default=RunState.QUEUED)
+    state = models.CharField(max_length=20, choices=RunState.choices, default=RunState.QUEUED)
     trigger = models.CharField(max_length=16, choices=RunTrigger.choices, default=RunTrigger.MANUAL)
     dry_run = models.BooleanField(default=False, help_text="Plan only; nothing is sent.")
     requested_by = models.ForeignKey(
@@ -145,6 +164,10 @@ class SyncRun(models.Model):
     added = models.PositiveIntegerField(default=0)
     removed = models.PositiveIntegerField(default=0)
     unmatchable = models.PositiveIntegerField(default=0, help_text="Profiles with no usable identifier; not sent.")
+    not_sent = models.PositiveIntegerField(
+        default=0,
+        help_text="Matchable profiles the destination's rules hold back (e.g. no consent); not sent.",
+    )
     invalid = models.PositiveIntegerField(default=0, help_text="Rows the destination reported as invalid.")
     failed_rows = models.PositiveIntegerField(default=0, help_text="Rows with a per-row error.")
     matched = models.PositiveIntegerField(null=True, blank=True)
@@ -156,6 +179,29 @@ class SyncRun(models.Model):
         blank=True,
         help_text='Seconds per phase: {"plan", "prepare", "send", "ledger"}.',
     )
+    # Large-change guardrail: why the run was held, and who decided (approve or cancel) and when.
+    hold_reason = models.TextField(blank=True, default="", help_text="Why the guardrail held the run.")
+    large_change_approved = models.BooleanField(
+        default=False,
+        help_text="Ops approved sending this run's plan even though it is a large change.",
+    )
+    decided_by = models.ForeignKey(
+        to=settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who approved or cancelled the held run.",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # Retirement: what the admin chose for this destination, and what actually happened there.
+    retirement_action = models.CharField(
+        max_length=32,
+        choices=RetirementAction.choices,
+        blank=True,
+        default="",
+    )
+    outcome = models.TextField(blank=True, default="", help_text="What happened at the destination, in words.")
 
     class Meta:
         ordering = ["-requested_at", "-id"]

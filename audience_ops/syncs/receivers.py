@@ -1,13 +1,14 @@
 """Reacting to the audience lifecycle: a paused or retired audience stops feeding its destinations.
 
-Retired: every sync of the audience is disabled and each mirror sync gets a final run whose plan is
-"no members", so the destination ends up holding nobody. Paused: its syncs are paused (resuming the
+Retired: every sync of the audience is disabled and, per destination as the admin chose, a final run removes
+its members or deletes the remote audience (see :mod:`.retirement`). Paused: its syncs are paused (resuming the
 audience does not resume them; ops do, so nothing restarts by surprise).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
@@ -21,6 +22,7 @@ from audience_ops.audit.services import audit_record
 
 from .choices import RunTrigger, SyncMode
 from .models import Sync
+from .retirement import syncs_retire
 from .services import sync_request_run
 
 logger = logging.getLogger(__name__)
@@ -28,10 +30,18 @@ logger = logging.getLogger(__name__)
 
 @receiver(audience_status_changed, sender=Audience, dispatch_uid="syncs.audience_status_changed")
 def on_audience_status_changed(
-    sender: Any, *, audience: Audience, before: str, after: str, actor: Any = None, **_
+    sender: Any,
+    *,
+    audience: Audience,
+    before: str,
+    after: str,
+    actor: Any = None,
+    sync_actions: Mapping[int, str] | None = None,
+    **_,
 ) -> None:
     if after == AudienceStatus.RETIRED:
-        syncs_wind_down(audience=audience, remove_everyone=True)
+        # Per sync: remove the members (default), delete the remote audience, or keep it (see .retirement).
+        syncs_retire(audience=audience, actions=sync_actions)
     elif after == AudienceStatus.PAUSED:
         syncs_wind_down(audience=audience, remove_everyone=False)
 

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from audience_ops.customers.models import Profile
+from audience_ops.customers.models import AnonymousId, Profile
 from audience_ops.destinations.adapters.base import (
     Adapter,
     BatchResult,
@@ -36,12 +36,14 @@ from audience_ops.destinations.adapters.base import (
     PermanentError,
     PreparedRow,
     RawIdentifiers,
+    RunContext,
     TransientError,
 )
 from audience_ops.destinations.registry import adapter_for
 
 from .choices import PlanItemState, PlanOp, RunState, RunTrigger
 from .conf import setting
+from .guardrails import before_send, held_run_blocking
 from .models import LedgerEntry, RowFailure, Sync, SyncPlanItem, SyncRowError, SyncRun
 from .plans import plan_run
 from .services import sync_blockers
@@ -49,7 +51,9 @@ from .services import sync_blockers
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FINISHED_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.SKIPPED)
+FINISHED_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.SKIPPED, RunState.CANCELLED)
+# A held run is not a worker's to pick up: ops approve it (back to queued) or cancel it (guardrails).
+UNCLAIMABLE_STATES = (*FINISHED_STATES, RunState.AWAITING_APPROVAL)
 
 
 class LeaseLost(Exception):
@@ -95,7 +99,7 @@ def claim_run(run_id: int, *, worker: str = "") -> SyncRun | None:
     with transaction.atomic():
         Sync.objects.select_for_update().filter(pk=sync_id).first()
         run = SyncRun.objects.select_for_update().get(pk=run_id)
-        if run.state in FINISHED_STATES:
+        if run.state in UNCLAIMABLE_STATES:
             return None
         if run.state == RunState.RUNNING and run.lease_expires_at and run.lease_expires_at > now:
             return None
@@ -111,6 +115,8 @@ def claim_run(run_id: int, *, worker: str = "") -> SyncRun | None:
             other.lease_expires_at = None
             other.error = f"Worker lost (lease expired); superseded by run {run.pk}."
             other.save(update_fields=["state", "finished_at", "lease_expires_at", "error"])
+        if held := held_run_blocking(run):
+            return _skip(run, held)
         earlier = SyncRun.objects.filter(sync_id=sync_id, state=RunState.QUEUED, pk__lt=run.pk).order_by("pk").first()
         if earlier is not None and run.trigger != RunTrigger.RETIRE:
             return _skip(run, f"Run {earlier.pk} of this sync was requested earlier and will bring it up to date.")
@@ -153,6 +159,7 @@ class Batch:
     op: str
     rows: list[PreparedRow]
     unmatchable: list[int] = field(default_factory=list)
+    not_sent: list[int] = field(default_factory=list)  # matchable, held back by the adapter (skip_reason)
     missing: list[int] = field(default_factory=list)  # removals with nothing left to remove
 
 
@@ -200,10 +207,13 @@ class RunExecution:
                     phase_seconds=self.phases,
                 )
             run.refresh_from_db()
+        if before_send(self):
+            return  # held for ops approval (large change), or finished by retirement (remote audience deleted)
         if run.dry_run:
             self.finish(RunState.SUCCEEDED)
             return
         self.adapter = adapter_for(self.sync.destination)
+        self.adapter.begin_run(self.run_context())
         batch_size = self.adapter.capabilities.batch_size
         limit = setting("SYNC_MAX_BATCH_SIZE")
         if limit:
@@ -220,7 +230,40 @@ class RunExecution:
         if self.adapter.capabilities.supports_removal:
             for batch in self.remove_batches(batch_size):
                 self.process(batch)
+        self.finish_adapter_run()
         self.finish(RunState.SUCCEEDED, match=True)
+
+    def run_context(self) -> RunContext:
+        """The run as adapters that send more than identifiers describe it (events, webhooks, change logs)."""
+        audience = self.sync.audience
+        live = getattr(audience, "live_version", None)
+        as_of = self.run.as_of or self.run.started_at or timezone.now()
+        return RunContext(
+            run_id=self.run.pk,
+            sync_id=self.sync.pk,
+            as_of=as_of.isoformat(),
+            audience_slug=audience.slug,
+            audience_name=audience.name,
+            audience_kind=audience.kind,
+            intent=audience.intent or "",
+            offer=audience.offer or "",
+            version=live.number if live is not None else None,
+            destination_id=self.sync.destination_id,
+            destination_name=self.sync.destination.name,
+            mode=self.sync.mode,
+        )
+
+    def finish_adapter_run(self) -> None:
+        """Let the adapter close the run; one that commits runs atomically publishes what it staged now,
+        including what an earlier crashed run staged (its ledger entries already moved), so the next run
+        after a crash catches the destination up even when it plans no change."""
+        assert self.adapter is not None
+        if self.adapter.capabilities.commits_runs and not self.remote_id and not self.sent_rows:
+            return  # never sent anything: nothing staged, nothing to publish
+        remote_id = self.ensure_remote_audience() if self.adapter.capabilities.commits_runs else self.remote_id
+        started = time.monotonic()
+        self.with_retries(lambda: self.adapter.finish_run(remote_id=remote_id, ok=True), "publishing the run")
+        self._add_phase("send", started)
 
     def add_batches(self, batch_size: int) -> Iterator[Batch]:
         """Pending adds as prepared rows, ``batch_size`` sendable rows per batch (unmatchable ones ride along
@@ -235,6 +278,7 @@ class RunExecution:
                     "pk", "external_id", "email", "phone"
                 )
             }
+            traits, anonymous = self._traits(ids, identifiers)
             ready: list[Batch] = []
             for profile_id in ids:
                 values = identifiers.get(profile_id)
@@ -247,10 +291,14 @@ class RunExecution:
                             external_id=external_id or None,
                             email=email or None,
                             phone=phone or None,
+                            traits=traits.get(profile_id, {}) if traits is not None else None,
+                            anonymous_id=anonymous.get(profile_id),
                         )
                     )
                 if row is None:
                     batch.unmatchable.append(profile_id)
+                elif row.skip_reason:
+                    batch.not_sent.append(profile_id)
                 else:
                     batch.rows.append(row)
                 if len(batch.rows) >= batch_size:
@@ -258,8 +306,26 @@ class RunExecution:
                     batch = Batch(op=PlanOp.ADD, rows=[])
             self._add_phase("prepare", started)
             yield from ready
-        if batch.rows or batch.unmatchable:
+        if batch.rows or batch.unmatchable or batch.not_sent:
             yield batch
+
+    def _traits(self, ids: list[int], identifiers: dict) -> tuple[dict[int, dict] | None, dict[int, str]]:
+        """Traits (and, for profiles without an external id, the newest anonymous id) of a chunk, loaded
+        only for adapters whose ``capabilities.needs_traits``: one or two queries per chunk."""
+        assert self.adapter is not None
+        if not self.adapter.capabilities.needs_traits:
+            return None, {}
+        traits = dict(Profile.objects.filter(pk__in=ids).values_list("pk", "traits"))
+        anonymous_only = [pk for pk, values in identifiers.items() if not values[0]]
+        anonymous: dict[int, str] = {}
+        if anonymous_only:
+            for profile_id, anonymous_id in (
+                AnonymousId.objects.filter(profile_id__in=anonymous_only)
+                .order_by("profile_id", "linked_at", "pk")
+                .values_list("profile_id", "anonymous_id")
+            ):
+                anonymous[profile_id] = anonymous_id  # ordered ascending: the newest link wins
+        return {pk: value or {} for pk, value in traits.items()}, anonymous
 
     def remove_batches(self, batch_size: int) -> Iterator[Batch]:
         """Pending removals with exactly the values the ledger says were sent."""
@@ -341,6 +407,8 @@ class RunExecution:
                 items.filter(profile_id__in=batch.missing).update(state=PlanItemState.SENT)
             if batch.unmatchable:
                 items.filter(profile_id__in=batch.unmatchable).update(state=PlanItemState.UNMATCHABLE)
+            if batch.not_sent:
+                items.filter(profile_id__in=batch.not_sent).update(state=PlanItemState.NOT_SENT)
             if errors:
                 items.filter(profile_id__in=list(errors)).update(state=PlanItemState.FAILED, batch=self.batch_number)
                 SyncRowError.objects.bulk_create(
@@ -351,6 +419,7 @@ class RunExecution:
             SyncRun.objects.filter(pk=run.pk).update(
                 **{counter: F(counter) + len(ok)},
                 unmatchable=F("unmatchable") + len(batch.unmatchable),
+                not_sent=F("not_sent") + len(batch.not_sent),
                 invalid=F("invalid") + (result.invalid if result else 0),
                 failed_rows=F("failed_rows") + len(errors),
                 phase_seconds=self.phases,
@@ -479,6 +548,7 @@ def run_summary(run: SyncRun) -> dict[str, Any]:
         "added": run.added,
         "removed": run.removed,
         "unmatchable": run.unmatchable,
+        "not_sent": run.not_sent,
         "invalid": run.invalid,
         "failed": run.failed_rows,
         "match_rate": run.match_rate,

@@ -15,5 +15,8 @@ urlpatterns = [
     path("<int:pk>/run/", views.SyncRunNowView.as_view(), name="run_now"),
     path("<int:pk>/pause/", views.SyncSetEnabledView.as_view(enabled=False), name="pause"),
     path("<int:pk>/resume/", views.SyncSetEnabledView.as_view(enabled=True), name="resume"),
+    path("<int:pk>/guardrails/", views.SyncGuardrailsView.as_view(), name="guardrails"),
     path("runs/<int:pk>/", views.SyncRunDetailView.as_view(), name="run_detail"),
+    path("runs/<int:pk>/approve/", views.SyncRunDecideView.as_view(approve=True), name="run_approve"),
+    path("runs/<int:pk>/cancel/", views.SyncRunDecideView.as_view(approve=False), name="run_cancel"),
 ]

@@ -126,6 +126,7 @@ class SyncDetailView(PermissionRequiredMixin, TemplateView):
             runs=page.object_list,
             now=timezone.now(),
         )
+        context.update(_sync_guardrail_context(sync))
         return context
 
 
@@ -217,4 +218,87 @@ class SyncRunDetailView(PermissionRequiredMixin, TemplateView):
             linkable=linkable,
             sync_url=reverse("syncs:detail", args=[run.sync_id]),
         )
+        context.update(_guardrail_context(run, self.request.user))
         return context
+
+
+class SyncRunDecideView(PermissionRequiredMixin, View):
+    """POST: approve (send exactly the stored plan) or cancel (send nothing) a run the large-change guardrail
+    holds. ``approve`` is set by the URL; the service checks the permission and the run's state again."""
+
+    permission_required = "syncs.run_sync"
+    approve = True
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from .guardrails import run_approve, run_cancel
+
+        run = get_object_or_404(SyncRun.objects.select_related("sync__audience", "sync__destination"), pk=pk)
+        note = request.POST.get("note", "").strip()[:500]
+        try:
+            if self.approve:
+                run_approve(actor=request.user, run=run, note=note)
+            else:
+                run_cancel(actor=request.user, run=run, note=note)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(
+                request,
+                f"Run #{run.pk} approved; a worker sends its plan in a moment."
+                if self.approve
+                else f"Run #{run.pk} cancelled; nothing was sent.",
+            )
+        return redirect("syncs:run_detail", pk=run.pk)
+
+
+def _guardrail_context(run: SyncRun, user: Any) -> dict[str, Any]:
+    """For the run page: the held plan the approver decides on, and what a retirement run did."""
+    from .choices import RunState
+    from .guardrails import held_plan
+    from .retirement import retirement_outcome
+
+    held = run.state == RunState.AWAITING_APPROVAL
+    return {
+        "held_plan": held_plan(run) if held else None,
+        "can_decide": held and user.has_perm("syncs.run_sync"),
+        "retirement_outcome": retirement_outcome(run),
+    }
+
+
+class SyncGuardrailsView(PermissionRequiredMixin, View):
+    """GET/POST the sync's large-change limits (how much one run may remove or add before ops approve it)."""
+
+    permission_required = "syncs.change_sync"
+    template_name = "syncs/sync_guardrails.html"
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from .guardrail_forms import GuardrailForm
+
+        sync = _sync(pk)
+        form = GuardrailForm(initial=GuardrailForm.initial_for(sync), sync=sync)
+        return render(request, self.template_name, {"form": form, "sync": sync})
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from .guardrail_forms import GuardrailForm
+        from .guardrails import sync_set_guardrails
+
+        sync = _sync(pk)
+        form = GuardrailForm(request.POST, sync=sync)
+        if form.is_valid():
+            try:
+                sync_set_guardrails(actor=request.user, sync=sync, **form.service_kwargs())
+            except ValidationError as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, "Large-change limits saved.")
+                return redirect("syncs:detail", pk=sync.pk)
+        return render(request, self.template_name, {"form": form, "sync": sync}, status=400)
+
+
+def _sync_guardrail_context(sync: Sync) -> dict[str, Any]:
+    """For the sync page: the run waiting for approval (if any) and the limits in force."""
+    from .choices import RunState
+    from .guardrails import thresholds_for
+
+    held = SyncRun.objects.filter(sync=sync, state=RunState.AWAITING_APPROVAL).order_by("pk").first()
+    return {"held_run": held, "guardrail_limits": thresholds_for(sync)}

@@ -40,6 +40,10 @@ class Capabilities:
     hashes_identifiers: bool
     # The adapter reads profile traits in ``prepare`` (Google: consent): the engine fills RawIdentifiers.traits.
     needs_traits: bool = False
+    # The adapter publishes a run's changes at once in :meth:`Adapter.finish_run` (the warehouse): an
+    # acknowledged batch is durably staged, not yet visible, and the engine calls ``finish_run`` even when
+    # the run sent nothing, so a run that crashed after staging is published by the next one.
+    commits_runs: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,27 @@ class RawIdentifiers:
     phone: str | None
     # The profile's traits, filled by the engine only when ``Capabilities.needs_traits`` (else None).
     traits: dict | None = None
+    # The profile's most recent anonymous id, filled with the traits for a profile without an external id.
+    anonymous_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a run is about, for adapters that send more than identifiers (analytics events, webhooks, the
+    warehouse's change log). The engine hands it to :meth:`Adapter.begin_run` before the first batch."""
+
+    run_id: int
+    sync_id: int
+    as_of: str  # ISO-8601, the membership time of the run
+    audience_slug: str
+    audience_name: str
+    audience_kind: str
+    intent: str
+    offer: str
+    version: int | None  # the audience's live version number at the run
+    destination_id: int
+    destination_name: str
+    mode: str  # mirror or add_only
 
 
 @dataclass(frozen=True)
@@ -129,6 +154,10 @@ class PermanentError(DestinationError):
     """Retrying will not help (invalid token, bad request, permissions): stop the run with this message."""
 
 
+class NotSupported(DestinationError):
+    """The destination (or this adapter) cannot do the operation at all; the caller falls back."""
+
+
 class ConfigError(ValueError):
     """A destination's configuration is invalid; ``errors`` maps a config path to what is wrong with it."""
 
@@ -150,6 +179,7 @@ class Adapter(ABC):
         self.config: dict[str, Any] = self.clean_config(destination.full_config())
         self.timeout = timeout or http_timeout()
         self.session = requests.Session()
+        self.context: RunContext | None = None
 
     # --- configuration -------------------------------------------------------------------------------
 
@@ -189,6 +219,27 @@ class Adapter(ABC):
     @abstractmethod
     def test_connection(self) -> str:
         """Check the credentials and account with a harmless call; a human message, or DestinationError."""
+
+    # --- optional run hooks (no-ops unless an adapter needs them) -------------------------------------
+
+    def begin_run(self, context: RunContext) -> None:
+        """Called once per claim of a run, before any batch: adapters that send event payloads keep it."""
+        self.context = context
+
+    def finish_run(self, *, remote_id: str, ok: bool) -> None:
+        """Called once at the end of a run that sent every batch (``ok``). Adapters whose
+        ``capabilities.commits_runs`` publish everything staged here; may raise like a batch call."""
+        return None
+
+    # --- optional operations (raise NotSupported unless an adapter implements them) -------------------
+
+    # True when :meth:`delete_audience` is implemented, so the retire page can offer it.
+    can_delete_audience: ClassVar[bool] = False
+
+    def delete_audience(self, *, remote_id: str) -> None:
+        """Delete the remote audience itself (retirement). Raises :class:`NotSupported` by default: the
+        caller then removes the members instead."""
+        raise NotSupported(f"{self.label} audiences cannot be deleted from here")
 
     # --- helpers for subclasses ----------------------------------------------------------------------
 

@@ -227,6 +227,12 @@ class MetaCustomAudienceAdapter(Adapter):
         }
         return MatchStats(matched=matched, detail=detail)
 
+    can_delete_audience = True
+
+    def delete_audience(self, *, remote_id: str) -> None:
+        """``DELETE /{audience_id}``: the custom audience and everyone in it are gone from the ad account."""
+        self._call("DELETE", remote_id)
+
     def test_connection(self) -> str:
         """Read the ad account: proves the token is valid and can see that account."""
         body = self._call("GET", f"act_{self.config['ad_account_id']}", params={"fields": "id,name,account_status"})

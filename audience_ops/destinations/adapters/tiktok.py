@@ -184,6 +184,16 @@ class TikTokAudienceAdapter(Adapter):
     def remove(self, *, remote_id: str, rows: Sequence[PreparedRow], batch_id: str) -> BatchResult:
         return self._mapping("delete", remote_id=remote_id, rows=rows)
 
+    can_delete_audience = True
+
+    def delete_audience(self, *, remote_id: str) -> None:
+        """``POST /dmp/custom_audience/delete/``: the audience is gone from the advertiser account."""
+        self._call(
+            "POST",
+            "dmp/custom_audience/delete/",
+            json_body={"advertiser_id": self.config["advertiser_id"], "custom_audience_ids": [remote_id]},
+        )
+
     def match_stats(self, *, remote_id: str) -> MatchStats:
         """The audience's ``cover_num`` (TikTok's matched size; the real platform refreshes it within 24-48 h)."""
         data = self._call(

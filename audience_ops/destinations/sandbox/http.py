@@ -21,6 +21,7 @@ class Request:
     params: dict[str, Any]
     headers: dict[str, str]
     json_body: Any = None
+    raw_body: bytes = b""  # the body as received (the webhook receiver verifies signatures over it)
 
 
 @dataclass
@@ -36,6 +37,7 @@ _REASONS = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    410: "Gone",
     405: "Method Not Allowed",
     413: "Payload Too Large",
     429: "Too Many Requests",
@@ -55,6 +57,7 @@ def parse_request(environ: dict[str, Any]) -> Request:
     except ValueError:
         length = 0
     json_body = None
+    raw = b""
     if 0 < length <= MAX_BODY_BYTES:
         raw = environ["wsgi.input"].read(length)
         content_type = environ.get("CONTENT_TYPE", "")
@@ -70,7 +73,7 @@ def parse_request(environ: dict[str, Any]) -> Request:
             params.update({key: values[-1] for key, values in parse_qs(text, keep_blank_values=True).items()})
     elif length > MAX_BODY_BYTES:
         params["__too_large__"] = True
-    return Request(method=method, path=path, params=params, headers=headers, json_body=json_body)
+    return Request(method=method, path=path, params=params, headers=headers, json_body=json_body, raw_body=raw)
 
 
 def send(response: Response, start_response: Any) -> Iterable[bytes]:

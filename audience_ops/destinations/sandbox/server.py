@@ -3,6 +3,8 @@
 - ``/meta/v25.0/...``: Meta's Graph API (custom audiences); ``/_sandbox/meta/...``: its test controls.
 - ``/tiktok/open_api/v1.3/...``: TikTok's Business API (segment audiences); ``/_sandbox/tiktok/...``.
 - ``/google/v1/...``: Google's Data Manager API (Customer Match members); ``/_sandbox/google/...``.
+- ``/segment/v1/batch``: a Segment-Spec receiver; ``/webhook/...``: a Standard Webhooks receiver
+  (``/_sandbox/segment/...``, ``/_sandbox/webhook/...``; see :mod:`.receivers`).
 
 ``manage.py run_sandbox`` serves it until interrupted; tests start it in a thread on a free port
 (:func:`start_in_thread`). It is plain ``wsgiref``: no dependency, one thread per request.
@@ -18,7 +20,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from . import google, meta, tiktok
+from . import google, meta, receivers, tiktok
 from .http import Response, parse_request, send
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ class SandboxApp:
         self.meta = meta.MetaSandbox()
         self.tiktok = tiktok.TikTokSandbox()
         self.google = google.GoogleSandbox()
+        self.segment = receivers.SegmentReceiver()
+        self.webhook = receivers.WebhookReceiver()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = parse_request(environ)
@@ -53,6 +57,18 @@ class SandboxApp:
         elif path.startswith(google.CONTROL_PREFIX + "/"):
             request.path = path[len(google.CONTROL_PREFIX) :]
             response = self.google.handle_control(request)
+        elif path.startswith(receivers.SEGMENT_API_PREFIX + "/"):
+            request.path = path[len(receivers.SEGMENT_API_PREFIX) :]
+            response = self.segment.handle_api(request)
+        elif path.startswith(receivers.SEGMENT_CONTROL_PREFIX + "/"):
+            request.path = path[len(receivers.SEGMENT_CONTROL_PREFIX) :]
+            response = self.segment.handle_control(request)
+        elif path.startswith(receivers.WEBHOOK_API_PREFIX + "/"):
+            request.path = path[len(receivers.WEBHOOK_API_PREFIX) :]
+            response = self.webhook.handle_api(request)
+        elif path.startswith(receivers.WEBHOOK_CONTROL_PREFIX + "/"):
+            request.path = path[len(receivers.WEBHOOK_CONTROL_PREFIX) :]
+            response = self.webhook.handle_control(request)
         elif path in ("/", "/_sandbox", "/_sandbox/"):
             response = Response(
                 200,
@@ -61,6 +77,8 @@ class SandboxApp:
                         "meta": {"api": meta.API_PREFIX, "control": meta.CONTROL_PREFIX},
                         "tiktok": {"api": tiktok.API_PREFIX + tiktok.VERSION_PREFIX, "control": tiktok.CONTROL_PREFIX},
                         "google": {"api": google.API_PREFIX + google.VERSION_PREFIX, "control": google.CONTROL_PREFIX},
+                        "segment": {"api": receivers.SEGMENT_API_PREFIX, "control": receivers.SEGMENT_CONTROL_PREFIX},
+                        "webhook": {"api": receivers.WEBHOOK_API_PREFIX, "control": receivers.WEBHOOK_CONTROL_PREFIX},
                     },
                     "note": "Local emulators of destination APIs, for the demo and tests only.",
                 },

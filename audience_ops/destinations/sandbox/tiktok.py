@@ -12,6 +12,8 @@ parameter naming the row, 40001 no permission, 40100 rate limit), except server 
 - ``GET /advertiser/info/?advertiser_ids=[...]`` and
   ``GET /dmp/custom_audience/get/?advertiser_id=&custom_audience_ids=[...]`` (``cover_num``
   is the matched count, exact here; the real platform refreshes it within 24-48 hours).
+- ``POST /dmp/custom_audience/delete/`` ``{"advertiser_id", "custom_audience_ids": [...]}`` deletes audiences
+  the advertiser owns (40001 otherwise).
 
 Simulated user base: TikTok knows about 55% of hashed emails and 85% of hashed phones (Meta's emulator: 70%
 and 80%), so the same audience matches differently on each platform. A member is matched when any of its
@@ -149,6 +151,8 @@ class TikTokSandbox:
             return {"list": [_advertiser(advertiser_id) for advertiser_id in ids]}
         if route == ("GET", "/dmp/custom_audience/get/"):
             return self._read_audiences(request.params)
+        if route == ("POST", "/dmp/custom_audience/delete/"):
+            return self._delete_audiences(request.json_body)
         raise TikTokError(40002, f"Unsupported {request.method} request to {request.path}")
 
     def _create_audience(self, body: Any, entry: dict[str, Any]) -> dict[str, Any]:
@@ -240,6 +244,18 @@ class TikTokSandbox:
             entries.append({"audience_details": details, "audience_history": []})
         return {"list": entries}
 
+    def _delete_audiences(self, body: Any) -> dict[str, Any]:
+        body = _json_object(body)
+        advertiser_id = _advertiser_id(body.get("advertiser_id"), "advertiser_id")
+        ids = [str(audience_id) for audience_id in _json_list(body.get("custom_audience_ids"), "custom_audience_ids")]
+        for audience_id in ids:
+            audience = self.audiences.get(audience_id)
+            if audience is None or audience.advertiser_id != advertiser_id:
+                raise TikTokError(40001, f"No permission to delete audience {audience_id}")
+        for audience_id in ids:
+            del self.audiences[audience_id]
+        return {}
+
     # --- control endpoints for tests -----------------------------------------------------------------
 
     def handle_control(self, request: Request) -> Response:
@@ -295,6 +311,8 @@ def _operation(method: str, path: str) -> str:
         return "read_advertiser"
     if path.endswith("/dmp/custom_audience/get/"):
         return "read_audience"
+    if path.endswith("/dmp/custom_audience/delete/"):
+        return "delete_audience"
     return "other"
 
 

@@ -92,6 +92,14 @@ class Command(BaseCommand):
             parser_.add_argument("--by", required=True, help="username of the person acting")
             if action != "resume":
                 parser_.add_argument("--reason", default="", help="why (kept in the audit log)")
+            if action == "retire":
+                parser_.add_argument(
+                    "--destinations",
+                    choices=("remove", "delete", "keep"),
+                    default="remove",
+                    help="at every destination: remove its members (default), delete the remote audience "
+                    "(where the platform allows; otherwise its members are removed), or keep it as it is",
+                )
 
     def handle(self, *args: Any, **options: Any) -> None:
         handler = getattr(self, f"handle_{options['action']}")
@@ -271,8 +279,13 @@ class Command(BaseCommand):
     def handle_retire(self, options: dict[str, Any]) -> None:
         audience = self._audience(options["slug"])
         actor = self._user(options["by"])
+        from audience_ops.syncs.retirement import CLI_ACTIONS, actions_for_all
+
+        actions = actions_for_all(audience, CLI_ACTIONS[options.get("destinations") or "remove"])
         audience = self._service(
-            lambda: lifecycle.audience_retire(actor=actor, audience=audience, reason=options["reason"])
+            lambda: lifecycle.audience_retire(
+                actor=actor, audience=audience, reason=options["reason"], sync_actions=actions
+            )
         )
         self.stdout.write(f"{audience.slug}: retired")
 

@@ -17,7 +17,7 @@ from audience_ops.destinations.sandbox.server import make_sandbox_server
 
 
 class Command(BaseCommand):
-    help = "Serve the destination sandboxes (Meta, TikTok, Google) on localhost until interrupted."
+    help = "Serve the destination sandboxes (Meta, TikTok, Google, analytics, webhook) on localhost until interrupted."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         host, port = server.server_address[:2]
         self.stdout.write(
             f"Sandbox serving on http://{host}:{port} (Meta: /meta, TikTok: /tiktok/open_api/v1.3, "
-            "Google: /google/v1). Ctrl-C stops it."
+            "Google: /google/v1, analytics: /segment, webhooks: /webhook). Ctrl-C stops it."
         )
         self.stdout.flush()
         try:

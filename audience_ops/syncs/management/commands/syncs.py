@@ -1,5 +1,8 @@
 """``manage.py syncs add|list|run``: syncs from the shell, through the same services as the UI.
 
+``syncs run --allow-large-change --by USER`` is the ops approval of a run the large-change guardrail would
+hold (audited under that user); without it such a run prints its plan and exits non-zero, nothing sent.
+
 ``syncs run`` runs in the foreground through exactly the job's code path (the run is requested through the
 service, then the job function is called in this process) and prints a one-line JSON summary; it exits
 non-zero when the run failed.
@@ -19,8 +22,9 @@ from audience_ops.audiences.services import parse_as_of
 from audience_ops.audit.services import CLI_LABEL
 from audience_ops.destinations.models import Destination
 from audience_ops.syncs.choices import RunState, RunTrigger, SyncMode
+from audience_ops.syncs.guardrails import held_plan_summary, run_allow_large_change
 from audience_ops.syncs.jobs import run_sync_job
-from audience_ops.syncs.models import LedgerEntry, Sync
+from audience_ops.syncs.models import LedgerEntry, Sync, SyncRun
 from audience_ops.syncs.services import sync_create, sync_plan_preview, sync_request_run
 
 
@@ -48,6 +52,11 @@ class Command(BaseCommand):
         run.add_argument("--as-of", default=None, help="membership time, ISO 8601 (default: now)")
         run.add_argument("--dry-run", action="store_true", help="print the plan; send nothing")
         run.add_argument("--by", default=None, metavar="USER", help="act as this user (default: the operator)")
+        run.add_argument(
+            "--allow-large-change",
+            action="store_true",
+            help="approve in advance a plan the large-change guardrail would hold (needs --by USER; audited)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, f"handle_{options['action']}")(options)
@@ -101,16 +110,34 @@ class Command(BaseCommand):
                 as_of = parse_as_of(options["as_of"])
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
-        run = sync_request_run(
-            actor=actor,
-            sync=sync,
-            trigger=RunTrigger.CLI,
-            as_of=as_of,
-            dry_run=options["dry_run"],
-            enqueue=False,
-            actor_label="" if actor else CLI_LABEL,
-        )
+        allow_large_change = options.get("allow_large_change", False)
+        if allow_large_change and actor is None:
+            raise CommandError("--allow-large-change needs --by USER: the approval is recorded under that user")
+        try:
+            run = sync_request_run(
+                actor=actor,
+                sync=sync,
+                trigger=RunTrigger.CLI,
+                as_of=as_of,
+                dry_run=options["dry_run"],
+                enqueue=False,
+                actor_label="" if actor else CLI_LABEL,
+            )
+            if allow_large_change:
+                run_allow_large_change(actor=actor, run=run)
+        except ValidationError as exc:
+            raise CommandError(_messages(exc)) from exc
         summary = run_sync_job(run.pk)
+        if summary["state"] == RunState.AWAITING_APPROVAL:
+            held = SyncRun.objects.get(pk=run.pk)
+            summary["error"] = held.hold_reason
+            summary["plan"] = held_plan_summary(held)
+            self.stdout.write(json.dumps(summary))
+            raise CommandError(
+                f"run {run.pk} is a large change and was not sent: {held.hold_reason} It waits for approval on "
+                "its page; to send it from here, run again with --allow-large-change --by USER.",
+                returncode=1,
+            )
         if options["dry_run"] and summary["state"] == RunState.SUCCEEDED:
             preview = sync_plan_preview(sync=sync, as_of=run.__class__.objects.get(pk=run.pk).as_of, sample=5)
             summary["sample_adds"] = [p.external_id or p.pk for p in preview.sample_adds]
