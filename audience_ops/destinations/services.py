@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from audience_ops.accounts.roles import ensure_permission
 from audience_ops.audit.services import CLI_LABEL, audit_record, model_snapshot
+from audience_ops.core import crypto
 
 from .adapters.base import ConfigError, DestinationError
 from .models import Destination
@@ -199,3 +201,34 @@ def destination_test_connection(*, actor: AbstractBaseUser | None, destination: 
             after={"ok": ok, "message": destination.last_test_message},
         )
     return ok, message
+
+
+@transaction.atomic
+def destination_credentials_rotate(*, actor: AbstractBaseUser | None) -> int:
+    """Re-encrypt every destination's credentials with the newest key of ``FIELD_ENCRYPTION_KEYS``.
+
+    Key rotation is "prepend the new key, re-encrypt, drop the old one": until every stored token is
+    re-encrypted, dropping the old key would make those credentials unreadable. All rows or none (one
+    transaction); a token no configured key can read stops the rotation and names the destination. Returns
+    how many destinations were re-encrypted; writes one ``destination.rotate_credentials`` event each (no
+    secrets in it, masked or not: the values did not change).
+    """
+    ensure_permission(actor, "destinations.change_destination")
+    rotated = 0
+    for destination in Destination.objects.select_for_update().exclude(credentials="").order_by("pk"):
+        try:
+            destination.credentials = crypto.rotate(destination.credentials)
+        except InvalidToken:
+            raise ValidationError(
+                f'destination "{destination.name}": its credentials cannot be decrypted with any key in '
+                "FIELD_ENCRYPTION_KEYS; add the key they were written with and try again"
+            ) from None
+        destination.save(update_fields=["credentials"])
+        audit_record(
+            actor=actor,
+            actor_label=_label(actor),
+            action="destination.rotate_credentials",
+            obj=destination,
+        )
+        rotated += 1
+    return rotated
