@@ -82,12 +82,68 @@ def test_one_statement_with_one_join_per_distinct_event_set(dialect):
     recent = {"event": "Product Added", "within": {"days": 3}}
     definition = Definition(rule={"all": [recent, {"not": recent}, {"event": "Order Completed", "count": {"gte": 2}}]})
     sql, params = compile_members(definition, now=NOW, resolver=never, dialect=dialect)
-    # then it is a single SELECT over profiles with two derived tables, grouped per profile
-    assert sql.startswith("SELECT p1.id AS profile_id FROM customers_profile AS p1 LEFT JOIN (")
-    assert sql.count("LEFT JOIN") == 2
+    # then it is a single SELECT driven by the first event set, with the other one joined, grouped per profile
+    assert sql.startswith("SELECT j2.profile_id AS profile_id FROM (SELECT e.profile_id FROM customers_event AS e ")
+    assert sql.count("LEFT JOIN") == 1
     assert sql.count("GROUP BY e.profile_id") == 2
     assert "HAVING COUNT(*) >= %s" in sql
+    # and the profile table is not read: no condition needs a profile's own columns
+    assert "customers_profile" not in sql
     assert sql.count("%s") == len(params)
+
+
+@pytest.mark.parametrize("dialect", [PostgresDialect(), SqliteDialect()])
+def test_profile_table_is_joined_only_for_attributes_or_without_a_positive_event_set(dialect):
+    added = {"event": "Product Added", "within": {"days": 3}}
+    gold = {"attribute": "plan", "op": "eq", "value": "gold"}
+    # an attribute beside an event set: the set drives, the profile row is joined for the attribute
+    sql, _params = compile_members(Definition(rule={"all": [added, gold]}), now=NOW, resolver=never, dialect=dialect)
+    assert "FROM (SELECT e.profile_id" in sql
+    assert "INNER JOIN customers_profile AS p1 ON p1.id = j2.profile_id" in sql
+    # no positive event set (attributes only, a negated set, a count zero satisfies): start from the profiles
+    for rule in (gold, {"not": added}, {"event": "Order Completed", "count": {"eq": 0}}):
+        sql, _params = compile_members(Definition(rule=rule), now=NOW, resolver=never, dialect=dialect)
+        assert sql.startswith("SELECT p1.id AS profile_id FROM customers_profile AS p1"), rule
+
+
+@pytest.mark.parametrize("dialect", [PostgresDialect(), SqliteDialect()])
+def test_any_of_event_sets_is_one_union_and_last_is_one_aggregated_set(dialect):
+    viewed = {"event": "Product Viewed", "within": {"days": 7}}
+    added = {"event": "Product Added", "count": {"gte": 2}, "within": {"days": 7}}
+    last_order = {"event": "Order Completed", "last": {"days_ago": [90, 180]}}
+    rule = {"any": [viewed, added, last_order, {"attribute": "vip", "op": "eq", "value": True}]}
+    sql, params = compile_members(Definition(rule=rule), now=NOW, resolver=never, dialect=dialect)
+    # the three event children share one derived table; the attribute stays beside it
+    assert sql.count("UNION") == 2
+    assert sql.count("LEFT JOIN") == 1
+    # a branch keeps its GROUP BY only for a count or a time bound
+    assert sql.count("GROUP BY e.profile_id") == 2
+    assert "HAVING COUNT(*) >= %s" in sql
+    # last in (180 days ago, 90 days ago]: events since 180 days ago whose latest is at most 90 days ago
+    assert "HAVING MAX(e.occurred_at) <= %s" in sql
+    assert dialect.datetime_param(NOW - dt.timedelta(days=90)) in params
+    # plain "did it in the window" children with the same window and filters are one scan over several names
+    rule = {
+        "any": [viewed, {"event": "Product Added", "within": {"hours": 168}}, {**viewed, "event": "Order Completed"}]
+    }
+    sql, params = compile_members(Definition(rule=rule), now=NOW, resolver=never, dialect=dialect)
+    assert "e.name IN (%s, %s, %s)" in sql
+    assert "UNION" not in sql
+    assert params[:3] == ["Product Viewed", "Product Added", "Order Completed"]
+    # first is the same with MIN
+    first = Definition(rule={"event": "Order Completed", "first": {"days": 30}})
+    sql, params = compile_members(first, now=NOW, resolver=never, dialect=dialect)
+    assert "HAVING MIN(e.occurred_at) > %s" in sql
+    assert "customers_profile" not in sql
+
+
+def test_json_comparisons_are_two_valued_only_under_a_negation():
+    gold = {"attribute": "plan", "op": "eq", "value": "gold"}
+    sql, _params = compile_members(Definition(rule=gold), now=NOW, resolver=never, dialect=PostgresDialect())
+    assert "COALESCE" not in sql  # estimable by PostgreSQL; a NULL drops the row as FALSE would
+    for rule in ({"not": gold}, {**gold, "op": "ne"}, {"any": [{"not": {"all": [gold]}}]}):
+        sql, _params = compile_members(Definition(rule=rule), now=NOW, resolver=never, dialect=PostgresDialect())
+        assert "COALESCE((p1.traits -> CAST(%s AS text)) = CAST(%s AS jsonb), FALSE)" in sql, rule
 
 
 def test_compiler_refuses_naive_now():
@@ -115,7 +171,7 @@ def test_referenced_audiences_are_inlined_once_per_query():
     )
     sql, _params = compile_members(definition, now=NOW, resolver=resolver, dialect=SqliteDialect())
     assert calls == ["buyers"]
-    assert sql.count("FROM customers_profile") == 2
+    assert sql.count("FROM customers_event") == 1
 
 
 @pytest.mark.django_db
