@@ -138,16 +138,18 @@ def audience_member_rows(
     collate = dialect_for(connection).byte_order_collation
     anonymous = AnonymousId._meta.db_table
     profiles = Profile._meta.db_table
+    # Each column is computed once, already in byte order (the collation sits in the inner select), so the
+    # sort key is the output itself: ordering by a re-collated column would make PostgreSQL evaluate the
+    # anonymous-id subquery a second time and carry both copies through the sort.
     query = (
         "SELECT r.external_id, r.email, r.phone, r.anonymous_id FROM ("
-        "SELECT p.id AS id, COALESCE(p.external_id, '') AS external_id, COALESCE(p.email, '') AS email, "
-        "COALESCE(p.phone, '') AS phone, "
+        f"SELECT p.id AS id, COALESCE(p.external_id, ''){collate} AS external_id, "
+        f"COALESCE(p.email, ''){collate} AS email, COALESCE(p.phone, ''){collate} AS phone, "
         "CASE WHEN p.external_id IS NULL OR p.external_id = '' THEN COALESCE("
         f"(SELECT MIN(a.anonymous_id{collate}) FROM {anonymous} AS a WHERE a.profile_id = p.id), '') "
-        "ELSE '' END AS anonymous_id "
+        f"ELSE '' END{collate} AS anonymous_id "
         f"FROM {profiles} AS p INNER JOIN ({sql}) AS m ON m.profile_id = p.id"
-        ") AS r ORDER BY "
-        f"r.external_id{collate}, r.email{collate}, r.phone{collate}, r.anonymous_id{collate}, r.id"
+        ") AS r ORDER BY r.external_id, r.email, r.phone, r.anonymous_id, r.id"
     )
     yield from _stream(query, params, chunk_size)
 
