@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -33,6 +34,8 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "audience_ops.settings.dev")
+# Runs execute in this process as a worker would: without DEBUG (which keeps every SQL statement in memory).
+os.environ.setdefault("DEBUG", "false")
 
 SLUG = "bench-destination-members"
 OWNER = "bench"
@@ -177,6 +180,8 @@ def run_once(sync) -> dict[str, Any]:
         "rows_per_second": round(rows / seconds) if seconds else None,
         "identifiers_per_second": round(rows * identifiers / seconds) if seconds else None,
         "phases": run.phase_seconds,
+        # Runs share this process, so this is the process's peak so far (it must not grow with the audience).
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
 
@@ -230,13 +235,17 @@ def main() -> None:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{warehouse_db}" WITH (FORCE)')
     print()
-    print(f"| destination | first sync of {args.members:,}: s | rows/s | identifiers/s | 1% incremental: s | rows |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        f"| destination | first sync of {args.members:,}: s | rows/s | identifiers/s | ledger s | "
+        "1% incremental: s | rows | peak RSS |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         first, inc = r["first"], r["incremental"]
         print(
             f"| {r['kind']} | {first['seconds']} | {first['rows_per_second']:,} | {first['identifiers_per_second']:,} "
-            f"| {inc['seconds']} | {inc['rows']:,} |"
+            f"| {first['phases'].get('ledger', 0):.1f} | {inc['seconds']} | {inc['rows']:,} | "
+            f"{inc['peak_rss_mb']:.0f} MB |"
         )
     Path(args.json_out).write_text(json.dumps({"members": args.members, "results": results}, indent=2) + "\n")
 

@@ -34,6 +34,7 @@ from .choices import PlanItemState, PlanOp, RunState, RunTrigger
 from .conf import setting
 from .dispatch import enqueue_run_on_commit
 from .models import LedgerEntry, Sync, SyncPlanItem, SyncRun
+from .signals import announce_run_finished
 
 if TYPE_CHECKING:
     from .runner import RunExecution
@@ -384,6 +385,8 @@ def _decide(run: SyncRun, *, actor: AbstractBaseUser | None, state: str, now: dt
         run.finished_at = now
         fields.append("finished_at")
     run.save(update_fields=fields)
+    if state == RunState.CANCELLED:
+        announce_run_finished(run.pk)
 
 
 def _cancel(run: SyncRun, *, actor: AbstractBaseUser | None, note: str, actor_label: str = "") -> None:

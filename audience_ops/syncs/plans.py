@@ -63,6 +63,9 @@ def plan_run(run: SyncRun, as_of: dt.datetime) -> PlanCounts:
     table = f"syncs_members_{run.pk}"
     pending = PlanItemState.PENDING
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Room to sort and hash a million ids in memory instead of spilling to disk (this transaction only).
+            cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
         cursor.execute(f"CREATE TEMPORARY TABLE {table} (profile_id bigint PRIMARY KEY)")
         cursor.execute(f"INSERT INTO {table} (profile_id) SELECT DISTINCT m.profile_id FROM ({sql}) AS m", params)

@@ -17,6 +17,7 @@ Guarantees:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 import time
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -47,6 +48,7 @@ from .guardrails import before_send, held_run_blocking
 from .models import LedgerEntry, RowFailure, Sync, SyncPlanItem, SyncRowError, SyncRun
 from .plans import plan_run
 from .services import sync_blockers
+from .signals import announce_run_finished
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -115,6 +117,7 @@ def claim_run(run_id: int, *, worker: str = "") -> SyncRun | None:
             other.lease_expires_at = None
             other.error = f"Worker lost (lease expired); superseded by run {run.pk}."
             other.save(update_fields=["state", "finished_at", "lease_expires_at", "error"])
+            announce_run_finished(other.pk)
         if held := held_run_blocking(run):
             return _skip(run, held)
         earlier = SyncRun.objects.filter(sync_id=sync_id, state=RunState.QUEUED, pk__lt=run.pk).order_by("pk").first()
@@ -148,6 +151,7 @@ def _skip(run: SyncRun, reason: str) -> SyncRun:
     run.finished_at = now
     run.lease_expires_at = None
     run.save(update_fields=["state", "skip_reason", "started_at", "finished_at", "lease_expires_at"])
+    announce_run_finished(run.pk)
     return run
 
 
@@ -176,6 +180,7 @@ class RunExecution:
         self.batch_number = 0
         self.sent_rows = 0
         self.accepted_rows = 0
+        self.row_failures_exist: bool | None = None
 
     # --- lease ------------------------------------------------------------------------------------------
 
@@ -375,7 +380,14 @@ class RunExecution:
         self._add_phase("ledger", started)
 
     def commit(self, batch: Batch, result: BatchResult | None) -> None:
-        """Move the ledger and the plan forward for an acknowledged batch, in one transaction."""
+        """Move the ledger and the plan forward for an acknowledged batch, in one transaction.
+
+        Set-based, because at a million members this step used to cost more than sending: the ledger rows
+        go in (or out) with one statement, the batch's plan items are marked sent with one ``UPDATE`` over
+        the batch's profile-id range (a batch is a contiguous run of pending items read in profile-id order;
+        the few exceptions, unmatchable, not sent and rejected rows, are marked first), and row-failure
+        counters are only cleared when the sync has any.
+        """
         run, sync = self.run, self.sync
         errors: dict[int, str] = {}
         if result is not None:
@@ -385,24 +397,15 @@ class RunExecution:
                     errors.setdefault(error.profile_id, error.message)
         ok = [row for row in batch.rows if row.profile_id not in errors]
         ok_ids = [row.profile_id for row in ok]
+        covered = [*batch.unmatchable, *batch.not_sent, *batch.missing, *(row.profile_id for row in batch.rows)]
         now = timezone.now()
         with transaction.atomic():
             self.renew_lease()
             items = SyncPlanItem.objects.filter(run=run, op=batch.op)
             if batch.op == PlanOp.ADD:
-                LedgerEntry.objects.bulk_create(
-                    [
-                        LedgerEntry(sync=sync, profile_id=r.profile_id, values=r.values, added_at=now, run=run)
-                        for r in ok
-                    ],
-                    ignore_conflicts=True,
-                    batch_size=2000,
-                )
+                ledger_insert(sync=sync, run=run, rows=ok, now=now)
             else:
-                LedgerEntry.objects.filter(sync=sync, profile_id__in=ok_ids).delete()
-            if ok_ids:
-                items.filter(profile_id__in=ok_ids).update(state=PlanItemState.SENT, batch=self.batch_number)
-                RowFailure.objects.filter(sync=sync, op=batch.op, profile_id__in=ok_ids).delete()
+                ledger_delete(sync=sync, profile_ids=ok_ids)
             if batch.missing:
                 items.filter(profile_id__in=batch.missing).update(state=PlanItemState.SENT)
             if batch.unmatchable:
@@ -415,6 +418,15 @@ class RunExecution:
                     [SyncRowError(run=run, profile_id=pk, op=batch.op, message=msg) for pk, msg in errors.items()]
                 )
                 record_row_failures(sync=sync, op=batch.op, errors=errors)
+                self.row_failures_exist = True
+            if ok_ids:
+                marked = items.filter(
+                    state=PlanItemState.PENDING, profile_id__gte=min(covered), profile_id__lte=max(covered)
+                ).update(state=PlanItemState.SENT, batch=self.batch_number)
+                if marked != len(ok_ids):  # a batch is always a contiguous range; anything else is a bug
+                    raise AssertionError(f"batch {self.batch_number}: marked {marked} plan items, sent {len(ok_ids)}")
+                if self.has_row_failures():
+                    RowFailure.objects.filter(sync=sync, op=batch.op, profile_id__in=ok_ids).delete()
             counter = "added" if batch.op == PlanOp.ADD else "removed"
             SyncRun.objects.filter(pk=run.pk).update(
                 **{counter: F(counter) + len(ok)},
@@ -424,6 +436,12 @@ class RunExecution:
                 failed_rows=F("failed_rows") + len(errors),
                 phase_seconds=self.phases,
             )
+
+    def has_row_failures(self) -> bool:
+        """Whether the sync has any row-failure counter to clear (asked once per run, then tracked)."""
+        if self.row_failures_exist is None:
+            self.row_failures_exist = RowFailure.objects.filter(sync=self.sync).exists()
+        return self.row_failures_exist
 
     # --- platform calls ---------------------------------------------------------------------------------
 
@@ -481,7 +499,11 @@ class RunExecution:
         }
         if match:
             updates.update(self.match_figures())
-        SyncRun.objects.filter(pk=self.run.pk, state=RunState.RUNNING, attempts=self.run.attempts).update(**updates)
+        ended = SyncRun.objects.filter(pk=self.run.pk, state=RunState.RUNNING, attempts=self.run.attempts).update(
+            **updates
+        )
+        if ended:
+            announce_run_finished(self.run.pk)
 
     def match_figures(self) -> dict[str, Any]:
         """``matched`` and ``match_rate`` for a run that sent something.
@@ -519,6 +541,45 @@ def backoff_delay(attempt: int, *, retry_after: float | None = None) -> float:
     if retry_after:
         delay = max(delay, min(float(retry_after), setting("SYNC_RETRY_MAX_SECONDS")))
     return delay
+
+
+def ledger_insert(*, sync: Sync, run: SyncRun, rows: list[PreparedRow], now: dt.datetime) -> None:
+    """Insert the ledger entries of acknowledged rows; an entry already there is left as it is.
+
+    On PostgreSQL one ``INSERT ... SELECT FROM unnest(...)`` per batch (two array parameters), so the
+    statement, its parse and its round trip do not grow with the batch and no model object is built.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        LedgerEntry.objects.bulk_create(
+            [LedgerEntry(sync=sync, profile_id=r.profile_id, values=r.values, added_at=now, run=run) for r in rows],
+            ignore_conflicts=True,
+            batch_size=500,
+        )
+        return
+    table = connection.ops.quote_name(LedgerEntry._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO {table} (sync_id, profile_id, "values", added_at, run_id) '
+            "SELECT %s, u.profile_id, u.doc::jsonb, %s, %s FROM unnest(%s::bigint[], %s::text[]) AS u(profile_id, doc) "
+            "ON CONFLICT (sync_id, profile_id) DO NOTHING",
+            [sync.pk, now, run.pk, [r.profile_id for r in rows], [json.dumps(r.values) for r in rows]],
+        )
+
+
+def ledger_delete(*, sync: Sync, profile_ids: list[int]) -> None:
+    """Delete the ledger entries of removed rows: one statement per batch (``= ANY(array)`` on PostgreSQL)."""
+    if not profile_ids:
+        return
+    if connection.vendor != "postgresql":
+        LedgerEntry.objects.filter(sync=sync, profile_id__in=profile_ids).delete()
+        return
+    table = connection.ops.quote_name(LedgerEntry._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE sync_id = %s AND profile_id = ANY(%s::bigint[])", [sync.pk, profile_ids]
+        )
 
 
 def record_row_failures(*, sync: Sync, op: str, errors: dict[int, str]) -> None:

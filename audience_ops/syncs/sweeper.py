@@ -18,6 +18,7 @@ from .conf import setting
 from .dispatch import enqueue_run
 from .models import Sync, SyncRun
 from .services import sync_request_run
+from .signals import announce_run_finished
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def sweep_runs(*, now: dt.datetime | None = None) -> dict[str, list[int]]:
                 run.finished_at = now
                 run.error = f"Worker lost {run.attempts} times (lease expired); the next run sends what is missing."
                 failed.append(run.pk)
+                announce_run_finished(run.pk)
             else:
                 # Back to queued: the lease is given up, so the resumed claim (attempts + 1) owns the run.
                 run.state = RunState.QUEUED
