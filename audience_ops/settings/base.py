@@ -167,6 +167,14 @@ DESTINATION_HTTP_TIMEOUT = (
     env.float("DESTINATION_READ_TIMEOUT", default=30.0),
 )
 SANDBOX_BASE_URL = env("SANDBOX_BASE_URL", default="http://127.0.0.1:8765")
+# Platform facts that the published documentation leaves unconfirmed (docs/destinations.md): TikTok's rows
+# per mapping request and extra rate-limit codes, and how long a Google upload's status is polled.
+TIKTOK_BATCH_SIZE = env.int("TIKTOK_BATCH_SIZE", default=1000)
+TIKTOK_RATE_LIMIT_CODES = env.list("TIKTOK_RATE_LIMIT_CODES", cast=int, default=[])
+GOOGLE_STATUS_POLL_INTERVAL = env.float("GOOGLE_STATUS_POLL_INTERVAL", default=1.0)
+GOOGLE_STATUS_POLL_TIMEOUT = env.float("GOOGLE_STATUS_POLL_TIMEOUT", default=120.0)
+# Identifier coverage on the audience page is estimated from this many members when an audience is larger.
+COVERAGE_SAMPLE_SIZE = env.int("COVERAGE_SAMPLE_SIZE", default=1000)
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="audience-ops@localhost")
