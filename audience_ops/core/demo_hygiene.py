@@ -97,11 +97,11 @@ def demo_hygiene_audiences(*, today: dt.date) -> list[dict[str, Any]]:
     ]
 
 
-def load_demo_hygiene(*, stdout: TextIO, now: dt.datetime | None = None) -> None:
+def load_demo_hygiene(*, stdout: TextIO, now: dt.datetime | None = None, evaluate: bool = True) -> None:
     """Add the chapter 6 audiences (once), live, and evaluate them at ``now`` (default: the current time).
 
     Call it after the story's own audiences are loaded: two of these name "purchased-24h" as their paired
-    suppression.
+    suppression. ``evaluate=False`` leaves the evaluations to the simulated history.
     """
     now = now or timezone.now()
     if not Audience.objects.filter(slug="purchased-24h").exists():
@@ -116,6 +116,8 @@ def load_demo_hygiene(*, stdout: TextIO, now: dt.datetime | None = None) -> None
                 audience.live_version = audience.versions.order_by("-number").first()
                 audience.status = AudienceStatus.LIVE
                 audience.save(update_fields=["live_version", "status"])
+    if not evaluate:
+        return
     for audience in Audience.objects.filter(slug__in=SLUGS, status=AudienceStatus.LIVE).order_by("slug"):
         snapshot = audience_evaluate(audience=audience, now=now)
         stdout.write(f"  {audience.slug}: {snapshot.size} members (chapter 6)")
