@@ -16,9 +16,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
 from django.views.generic import DetailView, ListView
 
+from .adapters.base import ConfigError
 from .forms import DestinationForm, KindForm
 from .models import Destination
-from .registry import adapter_class, kinds
+from .registry import adapter_class, adapter_for, kinds
+from .rules import identifier_rules
 from .services import destination_create, destination_delete, destination_test_connection, destination_update
 
 
@@ -58,6 +60,13 @@ class DestinationDetailView(PermissionRequiredMixin, DetailView):
         context = super().get_context_data(**kwargs)
         context["credentials"] = _masked(self.object)
         context["config_items"] = sorted(self.object.config.items())
+        try:
+            capabilities = adapter_for(self.object).capabilities
+        except (ConfigError, ValueError):  # unreadable credentials or config: the page still shows the rest
+            capabilities = None
+        context["capabilities"] = capabilities
+        if capabilities is not None:
+            context["identifier_rules"] = identifier_rules(self.object.kind, capabilities.identifier_types)
         return context
 
 
