@@ -39,7 +39,7 @@ QA_TEST_PROFILES: tuple[tuple[str, str, str], ...] = (
     (demo_data.QA_VIP, "gold VIP", "Gold tier coffee replenisher; last order (coffee) 30 days ago."),
 )
 # Launched at start-up, in this order (a paired suppression goes live before its targeting audience).
-LAUNCHED = ("purchased-24h", "cart-abandoners-3d")
+LAUNCHED = ("purchased-24h", "cart-abandoners-3d", "vip-gold")
 # Submitted and left for Omar to review.
 IN_REVIEW = ("coffee-replenish",)
 

@@ -40,13 +40,18 @@ def test_demo_launches_the_cart_pair_and_leaves_one_audience_in_review():
         assert (review.state, review.submitted_by.username, review.decided_by.username) == ("approved", "maria", "omar")
         assert review.qa_run.passed and len(review.qa_run.results) >= 4
     launches = AuditEvent.objects.filter(action="audience.approve").order_by("id")
-    assert [event.object_repr for event in launches] == ["Purchased in last 24 hours", "Cart abandoners, last 3 days"]
+    assert [event.object_repr for event in launches] == [
+        "Purchased in last 24 hours",
+        "Cart abandoners, last 3 days",
+        "Gold VIPs",
+    ]
     # one audience waits for omar, and he can approve it
     assert status["coffee-replenish"] == "in_review"
     coffee = Audience.objects.get(slug="coffee-replenish")
     audience_approve(actor=get_user_model().objects.get(username="omar"), audience=coffee)
     assert Audience.objects.get(slug="coffee-replenish").status == "live"
-    # the others stay drafts, and start-up still evaluates every audience
-    assert status["vip-gold"] == "draft"
+    # the VIP tier goes live for the analytics journey; the others stay drafts
+    assert status["vip-gold"] == "live"
+    assert status["lapsed-90-180"] == "draft"
     assert "cart-abandoners-3d: QA 4 cases passed, live" in out.getvalue()
-    assert "  vip-gold: " in out.getvalue()
+    assert "vip-gold: QA 4 cases passed, live" in out.getvalue()
