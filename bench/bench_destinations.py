@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from sync_bench_data import copy_profiles, empty_and_load, import_bench_audience
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "audience_ops.settings.dev")
@@ -38,8 +40,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "audience_ops.settings.dev")
 os.environ.setdefault("DEBUG", "false")
 
 SLUG = "bench-destination-members"
-OWNER = "bench"
-COPY_CHUNK = 50_000
+# Every bench profile is in the audience and consents to Google (so Google sends it like the others).
+TRAITS = {"bench": "in", "consent_ad_user_data": True, "consent_ad_personalization": True}
 KINDS = ("meta", "tiktok", "google", "warehouse", "analytics", "webhook")
 
 
@@ -53,24 +55,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def copy_profiles(start: int, count: int) -> None:
-    from django.db import connection
-    from django.utils import timezone
-
-    from audience_ops.customers.models import Profile
-
-    now = timezone.now().isoformat()
-    traits = json.dumps({"bench": "in", "consent_ad_user_data": True, "consent_ad_personalization": True})
-    columns = "(external_id, email, phone, traits, created_at, updated_at)"
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        for chunk_start in range(start, start + count, COPY_CHUNK):
-            with raw.copy(f"COPY {Profile._meta.db_table} {columns} FROM STDIN") as copy:
-                for i in range(chunk_start, min(start + count, chunk_start + COPY_CHUNK)):
-                    phone = f"(212) {200 + i // 10_000:03d}-{i % 10_000:04d}"
-                    copy.write_row((f"bench_{i:07d}", f"Bench.Shopper{i}@Example.com ", phone, traits, now, now))
-
-
 def reset(members: int) -> None:
     """Every kind starts from the same membership: the first ``members`` profiles, all in."""
     from django.db import connection, transaction
@@ -79,10 +63,7 @@ def reset(members: int) -> None:
         cursor.execute("DELETE FROM customers_profile WHERE external_id >= %s", [f"bench_{members:07d}"])
         cursor.execute(
             "UPDATE customers_profile SET traits = %s WHERE NOT (traits @> %s)",
-            [
-                json.dumps({"bench": "in", "consent_ad_user_data": True, "consent_ad_personalization": True}),
-                json.dumps({"bench": "in"}),
-            ],
+            [json.dumps(TRAITS), json.dumps({"bench": "in"})],
         )
 
 
@@ -98,51 +79,15 @@ def change(members: int, share: float) -> int:
                 "(SELECT id FROM customers_profile ORDER BY id LIMIT %s)",
                 [json.dumps({"bench": "out"}), leavers],
             )
-        copy_profiles(members, leavers)
+        copy_profiles(members, leavers, traits=TRAITS)
     return leavers * 2
 
 
 def setup(members: int) -> None:
-    from django.contrib.auth import get_user_model
-    from django.db import connection, transaction
-
-    from audience_ops.accounts.roles import Role
-    from audience_ops.accounts.services import user_create
-    from audience_ops.audiences.models import Audience
-    from audience_ops.audiences.services import audience_import
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE syncs_ledgerentry, syncs_syncplanitem, syncs_syncrowerror, syncs_rowfailure, syncs_syncrun, "
-            "syncs_sync, destinations_destination, customers_profile RESTART IDENTITY CASCADE"
-        )
-    Audience.objects.all().delete()
-    if not get_user_model().objects.filter(username=OWNER).exists():
-        user_create(actor=None, username=OWNER, role=Role.MARKETER, email="bench@example.com", password=None)
-    started = time.monotonic()
-    with transaction.atomic():
-        copy_profiles(0, members)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE customers_profile")
-    print(f"loaded {members:,} profiles in {time.monotonic() - started:.1f} s", flush=True)
-    result = audience_import(
-        payload={
-            "audiences": [
-                {
-                    "slug": SLUG,
-                    "name": "Bench destination members",
-                    "kind": "targeting",
-                    "objective": "analytics",
-                    "owner": OWNER,
-                    "purpose": "Destination benchmark: every profile with the bench trait",
-                    "retire_on": "2030-12-31",
-                    "rule": {"attribute": "bench", "op": "eq", "value": "in"},
-                }
-            ]
-        }
+    empty_and_load(members, traits=TRAITS)
+    import_bench_audience(
+        slug=SLUG, name="Bench destination members", purpose="Destination benchmark: every profile with the bench trait"
     )
-    if result.problems:
-        raise SystemExit("bench audience refused: " + "; ".join(str(p) for p in result.problems))
 
 
 def destination_for(kind: str, sandbox_url: str, warehouse_url: str):

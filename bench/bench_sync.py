@@ -36,15 +36,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sync_bench_data import copy_profiles, empty_and_load, import_bench_audience
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "audience_ops.settings.dev")
 
 SLUG = "bench-sync-members"
 DESTINATION = "Meta sandbox (bench)"
-OWNER = "bench"
 IDENTIFIERS_PER_ROW = 2
-COPY_CHUNK = 50_000
 
 
 def parse_args() -> argparse.Namespace:
@@ -59,76 +59,17 @@ def parse_args() -> argparse.Namespace:
 # --- data set ----------------------------------------------------------------------------------------------
 
 
-def phone_for(index: int) -> str:
-    """A distinct valid US number per index, in national format (the adapter parses it against region US)."""
-    return f"(212) {200 + index // 10_000:03d}-{index % 10_000:04d}"
-
-
-def copy_profiles(start: int, count: int, *, seg: str = "in") -> None:
-    """``COPY`` ``count`` profiles numbered from ``start`` into the profile table, in chunks."""
-    from django.db import connection
-    from django.utils import timezone
-
-    from audience_ops.customers.models import Profile
-
-    now = timezone.now().isoformat()
-    traits = json.dumps({"bench": seg})
-    table = Profile._meta.db_table
-    columns = "(external_id, email, phone, traits, created_at, updated_at)"
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        for chunk_start in range(start, start + count, COPY_CHUNK):
-            chunk_end = min(start + count, chunk_start + COPY_CHUNK)
-            with raw.copy(f"COPY {table} {columns} FROM STDIN") as copy:
-                for i in range(chunk_start, chunk_end):
-                    copy.write_row((f"bench_{i:07d}", f"Bench.Shopper{i}@Example.com ", phone_for(i), traits, now, now))
-
-
 def reset_and_load(members: int, sandbox_url: str) -> None:
     """Empty the bench database's customer and sync data, load the profiles, create audience, destination, sync."""
-    from django.contrib.auth import get_user_model
-    from django.db import connection, transaction
-
-    from audience_ops.accounts.roles import Role
-    from audience_ops.accounts.services import user_create
     from audience_ops.audiences.models import Audience
-    from audience_ops.audiences.services import audience_import
     from audience_ops.destinations.services import destination_create
     from audience_ops.syncs.choices import SyncMode
     from audience_ops.syncs.services import sync_create
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE syncs_ledgerentry, syncs_syncplanitem, syncs_syncrowerror, syncs_rowfailure, syncs_syncrun, "
-            "syncs_sync, destinations_destination, customers_profile RESTART IDENTITY CASCADE"
-        )
-    Audience.objects.all().delete()
-    if not get_user_model().objects.filter(username=OWNER).exists():
-        user_create(actor=None, username=OWNER, role=Role.MARKETER, email="bench@example.com", password=None)
-    started = time.monotonic()
-    with transaction.atomic():
-        copy_profiles(0, members)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE customers_profile")
-    print(f"loaded {members:,} profiles in {time.monotonic() - started:.1f} s", flush=True)
-    result = audience_import(
-        payload={
-            "audiences": [
-                {
-                    "slug": SLUG,
-                    "name": "Bench sync members",
-                    "kind": "targeting",
-                    "objective": "analytics",
-                    "owner": OWNER,
-                    "purpose": "Sync benchmark: every profile with the bench trait",
-                    "retire_on": "2030-12-31",
-                    "rule": {"attribute": "bench", "op": "eq", "value": "in"},
-                }
-            ]
-        }
+    empty_and_load(members, traits={"bench": "in"})
+    import_bench_audience(
+        slug=SLUG, name="Bench sync members", purpose="Sync benchmark: every profile with the bench trait"
     )
-    if result.problems:
-        raise SystemExit("bench audience refused: " + "; ".join(str(p) for p in result.problems))
     from audience_ops.destinations.sandbox import meta as meta_sandbox
 
     destination = destination_create(
@@ -162,7 +103,7 @@ def change_members(members: int, share: float) -> tuple[int, int]:
             [json.dumps({"bench": "out"}), step, leaving],
         )
         left = cursor.rowcount
-        copy_profiles(members + 1_000_000, joining)
+        copy_profiles(members + 1_000_000, joining, traits={"bench": "in"})
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE customers_profile")
     return left, joining

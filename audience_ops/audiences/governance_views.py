@@ -78,63 +78,69 @@ class QATestProfileListView(PermissionRequiredMixin, ListView):
         return qa_test_profiles()
 
 
-class QATestProfileCreateView(PermissionRequiredMixin, View):
-    """Mark a profile (by external id or email) as a named QA test profile."""
+class _QATestProfileFormView(PermissionRequiredMixin, View):
+    """The create and edit pages share one form and one POST flow: validate, call the service (:meth:`save`),
+    show its errors on the form fields they name, or say what was saved and go back to the library."""
 
-    permission_required = "audiences.add_qatestprofile"
     template_name = "audiences/governance/qa_profile_form.html"
 
-    def get(self, request: HttpRequest) -> HttpResponse:
-        # The profile page links here with ?profile=<external id> so the field starts filled in.
-        form = QATestProfileForm(initial={"profile": request.GET.get("profile", "")})
-        return render(request, self.template_name, {"form": form, "fixture": None})
+    def save(self, request: HttpRequest, data: dict[str, Any], fixture: QATestProfile | None) -> str:
+        """Call the service with the cleaned form data; the success message (or a ValidationError)."""
+        raise NotImplementedError
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = QATestProfileForm(request.POST)
+    def page(self, request: HttpRequest, form: QATestProfileForm, fixture: QATestProfile | None) -> HttpResponse:
+        return render(request, self.template_name, {"form": form, "fixture": fixture})
+
+    def submit(self, request: HttpRequest, form: QATestProfileForm, fixture: QATestProfile | None) -> HttpResponse:
         if form.is_valid():
             try:
-                fixture = qa.qa_test_profile_create(
-                    actor=request.user,
-                    profile=form.cleaned_data["profile"],
-                    name=form.cleaned_data["name"],
-                    description=form.cleaned_data["description"],
-                )
+                message = self.save(request, form.cleaned_data, fixture)
             except ValidationError as exc:
                 _add_service_errors(form, exc)
             else:
-                messages.success(request, f"{fixture.profile.external_id} is now the QA test profile “{fixture.name}”.")
+                messages.success(request, message)
                 return redirect("audiences:qa_profile_list")
-        return render(request, self.template_name, {"form": form, "fixture": None}, status=400)
+        return render(request, self.template_name, {"form": form, "fixture": fixture}, status=400)
 
 
-class QATestProfileEditView(PermissionRequiredMixin, View):
+class QATestProfileCreateView(_QATestProfileFormView):
+    """Mark a profile (by external id or email) as a named QA test profile."""
+
+    permission_required = "audiences.add_qatestprofile"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        # The profile page links here with ?profile=<external id> so the field starts filled in.
+        return self.page(request, QATestProfileForm(initial={"profile": request.GET.get("profile", "")}), None)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        return self.submit(request, QATestProfileForm(request.POST), None)
+
+    def save(self, request: HttpRequest, data: dict[str, Any], fixture: QATestProfile | None) -> str:
+        fixture = qa.qa_test_profile_create(
+            actor=request.user, profile=data["profile"], name=data["name"], description=data["description"]
+        )
+        return f"{fixture.profile.external_id} is now the QA test profile “{fixture.name}”."
+
+
+class QATestProfileEditView(_QATestProfileFormView):
     """Rename or re-describe a QA test profile (the profile it points at stays)."""
 
     permission_required = "audiences.change_qatestprofile"
-    template_name = "audiences/governance/qa_profile_form.html"
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         fixture = get_object_or_404(QATestProfile.objects.select_related("profile"), pk=pk)
         form = QATestProfileForm(fixture=fixture, initial={"name": fixture.name, "description": fixture.description})
-        return render(request, self.template_name, {"form": form, "fixture": fixture})
+        return self.page(request, form, fixture)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         fixture = get_object_or_404(QATestProfile.objects.select_related("profile"), pk=pk)
-        form = QATestProfileForm(request.POST, fixture=fixture)
-        if form.is_valid():
-            try:
-                qa.qa_test_profile_update(
-                    actor=request.user,
-                    fixture=fixture,
-                    name=form.cleaned_data["name"],
-                    description=form.cleaned_data["description"],
-                )
-            except ValidationError as exc:
-                _add_service_errors(form, exc)
-            else:
-                messages.success(request, f"Saved the QA test profile “{form.cleaned_data['name']}”.")
-                return redirect("audiences:qa_profile_list")
-        return render(request, self.template_name, {"form": form, "fixture": fixture}, status=400)
+        return self.submit(request, QATestProfileForm(request.POST, fixture=fixture), fixture)
+
+    def save(self, request: HttpRequest, data: dict[str, Any], fixture: QATestProfile | None) -> str:
+        qa.qa_test_profile_update(
+            actor=request.user, fixture=fixture, name=data["name"], description=data["description"]
+        )
+        return f"Saved the QA test profile “{data['name']}”."
 
 
 class QATestProfileDeleteView(PermissionRequiredMixin, View):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,44 +192,73 @@ def alert_clear(*, kind: str, subject: Subject, now: dt.datetime | None = None) 
 def alert_acknowledge(*, actor: AbstractBaseUser | None, alert: Alert, note: str = "", actor_label: str = "") -> Alert:
     """Ops saw it and are on it: the alert stays active (and keeps updating) but no longer counts as open."""
     ensure_permission(actor, "monitoring.change_alert")
-    with transaction.atomic():
-        alert = Alert.objects.select_for_update().get(pk=alert.pk)
-        if alert.state != AlertState.OPEN:
-            raise ValidationError({"state": f"Only an open alert can be acknowledged (this one is {alert.state})."})
-        before = model_snapshot(alert, AUDIT_FIELDS)
-        alert.state = AlertState.ACKNOWLEDGED
-        alert.acknowledged_by = actor
-        alert.acknowledged_at = timezone.now()
-        alert.note = note.strip()
-        alert.save()
-        audit_record(
-            actor=actor,
-            action="alert.acknowledge",
-            obj=alert,
-            before=before,
-            after=model_snapshot(alert, AUDIT_FIELDS),
-            reason=note,
-            actor_label=actor_label,
-        )
-    return alert
+
+    def refusal(current: Alert) -> str | None:
+        if current.state != AlertState.OPEN:
+            return f"Only an open alert can be acknowledged (this one is {current.state})."
+        return None
+
+    return _alert_set_state(
+        actor=actor,
+        alert=alert,
+        state=AlertState.ACKNOWLEDGED,
+        by_field="acknowledged_by",
+        at_field="acknowledged_at",
+        action="alert.acknowledge",
+        refusal=refusal,
+        note=note,
+        actor_label=actor_label,
+    )
 
 
 def alert_resolve(*, actor: AbstractBaseUser | None, alert: Alert, note: str = "", actor_label: str = "") -> Alert:
     """Ops close the alert by hand; if the condition still holds, the next check opens a new alert."""
     ensure_permission(actor, "monitoring.change_alert")
+
+    def refusal(current: Alert) -> str | None:
+        return "This alert is already resolved." if current.state == AlertState.RESOLVED else None
+
+    return _alert_set_state(
+        actor=actor,
+        alert=alert,
+        state=AlertState.RESOLVED,
+        by_field="resolved_by",
+        at_field="resolved_at",
+        action="alert.resolve",
+        refusal=refusal,
+        note=note,
+        actor_label=actor_label,
+    )
+
+
+def _alert_set_state(
+    *,
+    actor: AbstractBaseUser | None,
+    alert: Alert,
+    state: str,
+    by_field: str,
+    at_field: str,
+    action: str,
+    refusal: Callable[[Alert], str | None],
+    note: str,
+    actor_label: str,
+) -> Alert:
+    """One ops action on an alert, on the locked row: ``refusal`` (of the current row) is the reason it is
+    not allowed, else the new state, who and when, the note, and the audit entry, in one transaction."""
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
-        if alert.state == AlertState.RESOLVED:
-            raise ValidationError({"state": "This alert is already resolved."})
+        refused = refusal(alert)
+        if refused:
+            raise ValidationError({"state": refused})
         before = model_snapshot(alert, AUDIT_FIELDS)
-        alert.state = AlertState.RESOLVED
-        alert.resolved_by = actor
-        alert.resolved_at = timezone.now()
+        alert.state = state
+        setattr(alert, by_field, actor)
+        setattr(alert, at_field, timezone.now())
         alert.note = note.strip()
         alert.save()
         audit_record(
             actor=actor,
-            action="alert.resolve",
+            action=action,
             obj=alert,
             before=before,
             after=model_snapshot(alert, AUDIT_FIELDS),

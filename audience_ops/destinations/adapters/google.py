@@ -34,7 +34,7 @@ from django import forms
 from django.conf import settings
 
 from .. import normalise
-from . import config_checks
+from . import config_checks, config_fields, http
 from .base import (
     Adapter,
     BatchResult,
@@ -165,35 +165,20 @@ class GoogleCustomerMatchAdapter(Adapter):
                 label="User list id",
                 help_text="The Customer Match user list this destination keeps up to date (one list per destination).",
             ),
-            "access_token": forms.CharField(
-                label="Access token",
-                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-                help_text="An OAuth access token with the datamanager scope. Stored encrypted; never shown again.",
+            "access_token": config_fields.secret("Access token", "An OAuth access token with the datamanager scope."),
+            "identifiers": config_fields.identifiers(
+                IDENTIFIERS, initial=IDENTIFIERS, help_text="Which profile identifiers Google receives, SHA-256 hashed."
             ),
-            "identifiers": forms.MultipleChoiceField(
-                label="Identifiers sent",
-                choices=[(name, name) for name in IDENTIFIERS],
-                widget=forms.CheckboxSelectMultiple,
-                initial=list(IDENTIFIERS),
-                help_text="Which profile identifiers Google receives, SHA-256 hashed.",
-            ),
-            "phone_region": forms.CharField(
-                label="Default phone region",
-                initial=getattr(settings, "DEFAULT_PHONE_REGION", "US"),
-                max_length=2,
-                help_text="Country used to read national phone numbers without a country code (ISO code, e.g. US).",
-            ),
+            "phone_region": config_fields.phone_region(),
             "consent_traits": ConsentTraitsField(
                 label="Consent traits (ad user data, ad personalization)",
                 initial=dict(DEFAULT_CONSENT_TRAITS),
                 help_text="The profile traits holding each consent. A profile is sent only when both are "
                 "granted (true, 'granted', 'yes'); others are counted as 'no consent'.",
             ),
-            "base_url": forms.URLField(
-                label="API base URL",
-                initial=DEFAULT_BASE_URL,
-                assume_scheme="https",
-                help_text="The Data Manager API root including the version; the sandbox's /google URL for the demo.",
+            "base_url": config_fields.base_url(
+                DEFAULT_BASE_URL,
+                "The Data Manager API root including the version; the sandbox's /google URL for the demo.",
             ),
         }
 
@@ -352,7 +337,7 @@ class GoogleCustomerMatchAdapter(Adapter):
     ) -> BatchResult:
         state = str(status.get("requestStatus"))
         errors = {
-            str(entry.get("reason") or "UNKNOWN"): _int(entry.get("recordCount"))
+            str(entry.get("reason") or "UNKNOWN"): http.as_int(entry.get("recordCount"))
             for entry in (status.get("errorInfo") or {}).get("errorCounts") or []
             if isinstance(entry, dict)
         }
@@ -368,7 +353,7 @@ class GoogleCustomerMatchAdapter(Adapter):
             self.last_upload_match_rate_range = counts.get("uploadMatchRateRange") or self.last_upload_match_rate_range
         else:
             counts = (status.get("audienceMembersRemovalStatus") or {}).get("userDataRemovalStatus") or {}
-        received = _int(counts.get("recordCount"), default=sent)
+        received = http.as_int(counts.get("recordCount"), default=sent)
         invalid = min(received, sum(errors.values())) if state == "PARTIAL_SUCCESS" else 0
         return BatchResult(received=received, invalid=invalid, row_errors=skipped, response=summary)
 
@@ -385,27 +370,22 @@ class GoogleCustomerMatchAdapter(Adapter):
         """One Data Manager call with a bearer token; the parsed body, or a Transient/PermanentError."""
         url = f"{self.config['base_url']}/{path}"
         headers = {"Authorization": f"Bearer {self.config['access_token']}"}
-        try:
-            response = self.session.request(
-                method, url, params=params, json=json_body, headers=headers, timeout=self.timeout
-            )
-        except requests.Timeout as exc:
-            raise TransientError(f"Google did not answer in time: {self._scrub(exc)}", code="timeout") from None
-        except requests.RequestException as exc:
-            raise TransientError(f"Google could not be reached: {self._scrub(exc)}", code="connection") from None
+        response = http.call(
+            self.session,
+            method,
+            url,
+            who="Google",
+            secret=self.config["access_token"],
+            params=params,
+            json=json_body,
+            headers=headers,
+            timeout=self.timeout,
+        )
         return self._parse(response)
-
-    def _scrub(self, exc: Exception) -> str:
-        return str(exc).replace(self.config["access_token"], "••••")
 
     @staticmethod
     def _parse(response: requests.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            body = {}
+        body = http.json_object(response)
         if response.ok:
             return body
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
@@ -442,21 +422,11 @@ def _consent_traits(value: Any, errors: dict[str, str]) -> dict[str, str]:
     return cleaned
 
 
-def _int(value: Any, *, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
 def _retry_after(response: requests.Response, error: Mapping[str, Any]) -> float | None:
     """Seconds to wait: the ``Retry-After`` header, else a ``google.rpc.RetryInfo`` ``retryDelay`` ("30s")."""
-    header = response.headers.get("Retry-After")
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
+    seconds = http.retry_after(response)
+    if seconds is not None:
+        return seconds
     for detail in error.get("details") or []:
         if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
             match = _RETRY_DELAY.match(str(detail.get("retryDelay") or ""))

@@ -18,14 +18,12 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
-import phonenumbers
 import requests
 from django import forms
-from django.conf import settings
 
 from .. import normalise
+from . import config_checks, config_fields, http
 from .base import (
     IDENTIFIER_TYPES,
     Adapter,
@@ -67,17 +65,8 @@ class MetaCustomAudienceAdapter(Adapter):
     def clean_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         """Validate the config keys and fill in defaults; each error names its key."""
         errors: dict[str, str] = {}
-        for key in config:
-            if key not in _CONFIG_KEYS:
-                errors[f"config.{key}"] = f"unknown key (known: {', '.join(_CONFIG_KEYS)})"
-
-        base_url = config.get("base_url") or DEFAULT_BASE_URL
-        if (
-            not isinstance(base_url, str)
-            or urlsplit(base_url).scheme not in ("http", "https")
-            or not urlsplit(base_url).netloc
-        ):
-            errors["config.base_url"] = f"{base_url!r} is not an http(s) URL"
+        config_checks.unknown_keys(config, _CONFIG_KEYS, errors)
+        base_url = config_checks.http_url(config, "base_url", DEFAULT_BASE_URL, errors)
         api_version = config.get("api_version") or DEFAULT_API_VERSION
         if not isinstance(api_version, str) or not _API_VERSION.match(api_version):
             errors["config.api_version"] = f"{api_version!r} is not a Graph API version such as {DEFAULT_API_VERSION}"
@@ -89,38 +78,19 @@ class MetaCustomAudienceAdapter(Adapter):
         elif match is None:
             errors["config.ad_account_id"] = f'"{ad_account_id}" is not an ad account id (digits, optionally act_)'
 
-        access_token = config.get("access_token")
-        if not isinstance(access_token, str) or not access_token.strip():
-            errors["config.access_token"] = "required (a system-user access token with ads_management)"
-
-        identifiers = config.get("identifiers", ["email", "phone"])
-        if not isinstance(identifiers, list) or not identifiers:
-            errors["config.identifiers"] = f"a non-empty list drawn from {', '.join(IDENTIFIER_TYPES)}"
-            identifiers = []
-        for index, identifier in enumerate(identifiers):
-            if identifier not in IDENTIFIER_TYPES:
-                errors[f"config.identifiers[{index}]"] = (
-                    f'"{identifier}" is not one of {", ".join(IDENTIFIER_TYPES)}'
-                    if isinstance(identifier, str)
-                    else f"{identifier!r} is not one of {', '.join(IDENTIFIER_TYPES)}"
-                )
-            elif identifiers.index(identifier) != index:
-                errors[f"config.identifiers[{index}]"] = f'"{identifier}" is listed twice'
-
-        phone_region = config.get("phone_region") or getattr(settings, "DEFAULT_PHONE_REGION", "US")
-        if not isinstance(phone_region, str) or phone_region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-            errors["config.phone_region"] = f"{phone_region!r} is not a region code such as US or GB"
-
-        if errors:
-            raise ConfigError(errors)
-        return {
-            "base_url": base_url.rstrip("/"),
+        cleaned = {
+            "base_url": base_url,
             "api_version": api_version,
             "ad_account_id": match.group(1) if match else ad_account_id,
-            "access_token": access_token.strip(),
-            "identifiers": [identifier for identifier in IDENTIFIER_TYPES if identifier in identifiers],
-            "phone_region": phone_region.upper(),
+            "access_token": config_checks.required_text(
+                config, "access_token", "a system-user access token with ads_management", errors
+            ),
+            "identifiers": config_checks.identifier_list(config, IDENTIFIER_TYPES, ("email", "phone"), errors),
+            "phone_region": config_checks.phone_region(config, errors),
         }
+        if errors:
+            raise ConfigError(errors)
+        return cleaned
 
     @classmethod
     def form_fields(cls) -> dict[str, forms.Field]:
@@ -130,34 +100,20 @@ class MetaCustomAudienceAdapter(Adapter):
                 label="Ad account id",
                 help_text="The numeric id of the ad account, with or without act_.",
             ),
-            "access_token": forms.CharField(
-                label="Access token",
-                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-                help_text="A system-user token with ads_management. Stored encrypted; never shown again.",
-            ),
-            "identifiers": forms.MultipleChoiceField(
-                label="Identifiers sent",
-                choices=[(name, name.replace("_", " ")) for name in IDENTIFIER_TYPES],
-                widget=forms.CheckboxSelectMultiple,
+            "access_token": config_fields.secret("Access token", "A system-user token with ads_management."),
+            "identifiers": config_fields.identifiers(
+                IDENTIFIER_TYPES,
                 initial=["email", "phone"],
                 help_text="Which profile identifiers Meta receives. Email and phone are hashed; external id is not.",
             ),
-            "phone_region": forms.CharField(
-                label="Default phone region",
-                initial=getattr(settings, "DEFAULT_PHONE_REGION", "US"),
-                max_length=2,
-                help_text="Country used to read national phone numbers without a country code (ISO code, e.g. US).",
-            ),
+            "phone_region": config_fields.phone_region(),
             "api_version": forms.CharField(
                 label="Graph API version",
                 initial=DEFAULT_API_VERSION,
                 help_text="e.g. v25.0.",
             ),
-            "base_url": forms.URLField(
-                label="API base URL",
-                initial=DEFAULT_BASE_URL,
-                assume_scheme="https",
-                help_text="The Graph API host; the sandbox's /meta URL for the demo and tests.",
+            "base_url": config_fields.base_url(
+                DEFAULT_BASE_URL, "The Graph API host; the sandbox's /meta URL for the demo and tests."
             ),
         }
 
@@ -281,8 +237,8 @@ class MetaCustomAudienceAdapter(Adapter):
             },
         )
         return BatchResult(
-            received=_int(body.get("num_received"), default=len(rows)),
-            invalid=_int(body.get("num_invalid_entries"), default=0),
+            received=http.as_int(body.get("num_received"), default=len(rows)),
+            invalid=http.as_int(body.get("num_invalid_entries"), default=0),
             row_errors=self._row_errors(rows, body.get("invalid_entry_samples")),
             response=body,
         )
@@ -325,35 +281,22 @@ class MetaCustomAudienceAdapter(Adapter):
             params = {**(params or {}), "access_token": token}
         else:
             data = {**(data or {}), "access_token": token}
-        try:
-            response = self.session.request(method, url, params=params, data=data, timeout=self.timeout)
-        except requests.Timeout as exc:
-            raise TransientError(f"Meta did not answer in time: {self._scrub(exc)}", code="timeout") from None
-        except requests.RequestException as exc:
-            raise TransientError(f"Meta could not be reached: {self._scrub(exc)}", code="connection") from None
+        # A GET carries the token in the URL: ``secret`` keeps it out of a transport error's message.
+        response = http.call(
+            self.session, method, url, who="Meta", secret=token, params=params, data=data, timeout=self.timeout
+        )
         return self._parse(response)
-
-    def _scrub(self, exc: Exception) -> str:
-        """An exception's text without the access token (a GET carries it in the URL)."""
-        return str(exc).replace(self.config["access_token"], "••••")
 
     @staticmethod
     def _parse(response: requests.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            body = {}
+        body = http.json_object(response)
         error = body.get("error")
         if response.ok and not error:
             return body
         retry_after = _retry_after(response)
         if not isinstance(error, dict):
             message = f"Meta answered HTTP {response.status_code} {response.reason or ''}".strip()
-            if response.status_code >= 500 or response.status_code == 429:
-                raise TransientError(message, code=str(response.status_code), response=body, retry_after=retry_after)
-            raise PermanentError(message, code=str(response.status_code), response=body)
+            raise http.status_error(response, message, retry_after=retry_after, body=body)
         code = error.get("code")
         subcode = error.get("error_subcode")
         message = str(error.get("error_user_msg") or error.get("message") or f"HTTP {response.status_code}")
@@ -365,21 +308,11 @@ class MetaCustomAudienceAdapter(Adapter):
         raise PermanentError(message, code=code_text, response=body)
 
 
-def _int(value: Any, *, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
 def _retry_after(response: requests.Response) -> float | None:
     """Seconds to wait, from ``Retry-After`` or Meta's ``X-Business-Use-Case-Usage`` (minutes to regain access)."""
-    header = response.headers.get("Retry-After")
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
+    seconds = http.retry_after(response)
+    if seconds is not None:
+        return seconds
     usage = response.headers.get("X-Business-Use-Case-Usage")
     if usage:
         try:

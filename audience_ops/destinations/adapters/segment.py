@@ -24,18 +24,16 @@ import requests
 from django import forms
 
 from .. import normalise
-from . import config_checks
+from . import config_checks, config_fields, http
 from .base import (
     Adapter,
     BatchResult,
     Capabilities,
     ConfigError,
     MatchStats,
-    PermanentError,
     PreparedRow,
     RawIdentifiers,
     RowError,
-    TransientError,
 )
 
 DEFAULT_HOST = "https://api.segment.io"
@@ -43,6 +41,8 @@ BATCH_SIZE = 500
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2_500
+# Headers a receiver may say how long to wait in (seconds), in the order they are read.
+RETRY_HEADERS = ("Retry-After", "X-RateLimit-Reset")
 EVENTS = {"add": "Audience Entered", "remove": "Audience Exited"}
 _CONFIG_KEYS = ("host", "write_key")
 
@@ -71,18 +71,13 @@ class SegmentAnalyticsAdapter(Adapter):
     @classmethod
     def form_fields(cls) -> dict[str, forms.Field]:
         return {
-            "host": forms.URLField(
+            "host": config_fields.base_url(
+                DEFAULT_HOST,
                 label="Tracking API host",
-                initial=DEFAULT_HOST,
-                assume_scheme="https",
                 help_text="Events go to HOST/v1/batch (Segment: https://api.segment.io; EU: "
                 "https://events.eu1.segmentapis.com; any Segment-Spec compatible API).",
             ),
-            "write_key": forms.CharField(
-                label="Write key",
-                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-                help_text="The source's write key. Stored encrypted; never shown again.",
-            ),
+            "write_key": config_fields.secret("Write key", "The source's write key."),
         }
 
     # --- operations ----------------------------------------------------------------------------------
@@ -195,27 +190,20 @@ class SegmentAnalyticsAdapter(Adapter):
 
     def _post_raw(self, body: bytes) -> None:
         url = f"{self.config['host']}/v1/batch"
-        try:
-            response = self.session.post(
-                url,
-                data=body,
-                auth=(self.config["write_key"], ""),
-                headers={"Content-Type": "application/json"},
-                timeout=self.timeout,
-                allow_redirects=False,
-            )
-        except requests.Timeout:
-            raise TransientError("The tracking API did not answer in time", code="timeout") from None
-        except requests.RequestException as exc:
-            raise TransientError(
-                f"The tracking API could not be reached: {type(exc).__name__}", code="connection"
-            ) from None
+        response = http.call(
+            self.session,
+            "POST",
+            url,
+            who="The tracking API",
+            data=body,
+            auth=(self.config["write_key"], ""),
+            headers={"Content-Type": "application/json"},
+            timeout=self.timeout,
+            allow_redirects=False,
+        )
         if 200 <= response.status_code < 300:
             return
-        message = _message(response)
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(message, code=str(response.status_code), retry_after=_retry_after(response))
-        raise PermanentError(message, code=str(response.status_code))
+        raise http.status_error(response, _message(response), retry_after=http.retry_after(response, *RETRY_HEADERS))
 
 
 def _now() -> str:
@@ -224,11 +212,8 @@ def _now() -> str:
 
 def _message(response: requests.Response) -> str:
     """The receiver's own error message when it gave one, else the HTTP status."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
+    body = http.json_object(response)
+    if body:
         for key in ("message", "error", "detail"):
             value = body.get(key)
             if isinstance(value, dict):
@@ -236,14 +221,3 @@ def _message(response: requests.Response) -> str:
             if value:
                 return f"{value} (HTTP {response.status_code})"
     return f"The tracking API answered HTTP {response.status_code} {response.reason or ''}".strip()
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    for header in ("Retry-After", "X-RateLimit-Reset"):
-        value = response.headers.get(header)
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                continue
-    return None

@@ -25,7 +25,7 @@ from django import forms
 from django.conf import settings
 
 from .. import normalise
-from . import config_checks
+from . import config_checks, config_fields, http
 from .base import (
     Adapter,
     BatchResult,
@@ -101,24 +101,15 @@ class TikTokAudienceAdapter(Adapter):
         """The config as form fields, for the destination form (the token renders as a password input)."""
         return {
             "advertiser_id": forms.CharField(label="Advertiser id", help_text="The advertiser account's numeric id."),
-            "access_token": forms.CharField(
-                label="Access token",
-                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-                help_text="A Business API access token with audience management. Stored encrypted; never shown again.",
+            "access_token": config_fields.secret(
+                "Access token", "A Business API access token with audience management."
             ),
-            "identifiers": forms.MultipleChoiceField(
-                label="Identifiers sent",
-                choices=[(name, name) for name in IDENTIFIERS],
-                widget=forms.CheckboxSelectMultiple,
-                initial=list(IDENTIFIERS),
+            "identifiers": config_fields.identifiers(
+                IDENTIFIERS,
+                initial=IDENTIFIERS,
                 help_text="Which profile identifiers TikTok receives, SHA-256 hashed. TikTok has no external id.",
             ),
-            "phone_region": forms.CharField(
-                label="Default phone region",
-                initial=getattr(settings, "DEFAULT_PHONE_REGION", "US"),
-                max_length=2,
-                help_text="Country used to read national phone numbers without a country code (ISO code, e.g. US).",
-            ),
+            "phone_region": config_fields.phone_region(),
             "email_strip_dots_and_tags": forms.BooleanField(
                 label="Strip dots and +tags from emails",
                 required=False,
@@ -126,11 +117,9 @@ class TikTokAudienceAdapter(Adapter):
                 help_text="Remove every '.' and any '+tag' before the @, on every domain, as one version of "
                 "TikTok's help text asks. Off by default: turning it on changes every email hash already sent.",
             ),
-            "base_url": forms.URLField(
-                label="API base URL",
-                initial=DEFAULT_BASE_URL,
-                assume_scheme="https",
-                help_text="The Business API root including the version; the sandbox's /tiktok URL for the demo.",
+            "base_url": config_fields.base_url(
+                DEFAULT_BASE_URL,
+                "The Business API root including the version; the sandbox's /tiktok URL for the demo.",
             ),
         }
 
@@ -270,31 +259,26 @@ class TikTokAudienceAdapter(Adapter):
         """One Business API call; the envelope's ``data``, or a Transient/PermanentError."""
         url = f"{self.config['base_url']}/{path}"
         headers = {"Access-Token": self.config["access_token"]}
-        try:
-            response = self.session.request(
-                method, url, params=params, json=json_body, headers=headers, timeout=self.timeout
-            )
-        except requests.Timeout as exc:
-            raise TransientError(f"TikTok did not answer in time: {self._scrub(exc)}", code="timeout") from None
-        except requests.RequestException as exc:
-            raise TransientError(f"TikTok could not be reached: {self._scrub(exc)}", code="connection") from None
+        response = http.call(
+            self.session,
+            method,
+            url,
+            who="TikTok",
+            secret=self.config["access_token"],
+            params=params,
+            json=json_body,
+            headers=headers,
+            timeout=self.timeout,
+        )
         return self._parse(response)
-
-    def _scrub(self, exc: Exception) -> str:
-        return str(exc).replace(self.config["access_token"], "••••")
 
     @staticmethod
     def _parse(response: requests.Response) -> dict[str, Any]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        retry_after = _retry_after(response)
-        if not isinstance(body, dict) or "code" not in body:
+        body = http.json_object(response)
+        retry_after = http.retry_after(response)
+        if "code" not in body:
             message = f"TikTok answered HTTP {response.status_code} {response.reason or ''}".strip()
-            if response.status_code >= 500 or response.status_code == 429:
-                raise TransientError(message, code=str(response.status_code), retry_after=retry_after)
-            raise PermanentError(message, code=str(response.status_code))
+            raise http.status_error(response, message, retry_after=retry_after)
         code = body.get("code")
         if response.ok and code == 0:
             data = body.get("data")
@@ -307,13 +291,3 @@ class TikTokAudienceAdapter(Adapter):
         if code in rate_limit_codes() or response.status_code >= 500 or response.status_code == 429:
             raise TransientError(message, code=str(code), response=envelope, retry_after=retry_after)
         raise PermanentError(message, code=str(code), response=envelope)
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    header = response.headers.get("Retry-After")
-    if not header:
-        return None
-    try:
-        return max(0.0, float(header))
-    except ValueError:
-        return None

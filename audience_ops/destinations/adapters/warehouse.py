@@ -31,7 +31,7 @@ from django.utils.text import slugify
 from psycopg import sql
 
 from .. import normalise
-from . import config_checks
+from . import config_checks, config_fields
 from .base import (
     Adapter,
     BatchResult,
@@ -137,11 +137,7 @@ class PostgresWarehouseAdapter(Adapter):
     @classmethod
     def form_fields(cls) -> dict[str, forms.Field]:
         return {
-            "url": forms.CharField(
-                label="Connection URL",
-                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-                help_text="postgresql://user:password@host:5432/database. Stored encrypted; never shown again.",
-            ),
+            "url": config_fields.secret("Connection URL", "postgresql://user:password@host:5432/database."),
             "schema": forms.CharField(
                 label="Schema",
                 initial=DEFAULT_SCHEMA,

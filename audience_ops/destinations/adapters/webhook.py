@@ -26,11 +26,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import requests
 from django import forms
 
 from .. import normalise
-from . import config_checks
+from . import config_checks, config_fields, http
 from .base import (
     Adapter,
     BatchResult,
@@ -40,7 +39,6 @@ from .base import (
     PermanentError,
     PreparedRow,
     RawIdentifiers,
-    TransientError,
 )
 
 logger = logging.getLogger(__name__)
@@ -103,11 +101,7 @@ class WebhookAdapter(Adapter):
                 assume_scheme="https",
                 help_text="Where each batch of membership changes is POSTed (use https outside the sandbox).",
             ),
-            "secret": forms.CharField(
-                label="Signing secret",
-                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-                help_text="A whsec_ secret shared with the receiver. Stored encrypted; never shown again.",
-            ),
+            "secret": config_fields.secret("Signing secret", "A whsec_ secret shared with the receiver."),
         }
 
     # --- operations ----------------------------------------------------------------------------------
@@ -200,16 +194,16 @@ class WebhookAdapter(Adapter):
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(self.config["secret"], msg_id, timestamp, body),
         }
-        try:
-            response = self.session.post(
-                self.config["url"], data=body, headers=headers, timeout=self.timeout, allow_redirects=False
-            )
-        except requests.Timeout:
-            raise TransientError("The webhook endpoint did not answer in time", code="timeout") from None
-        except requests.RequestException as exc:
-            raise TransientError(
-                f"The webhook endpoint could not be reached: {type(exc).__name__}", code="connection"
-            ) from None
+        response = http.call(
+            self.session,
+            "POST",
+            self.config["url"],
+            who="The webhook endpoint",
+            data=body,
+            headers=headers,
+            timeout=self.timeout,
+            allow_redirects=False,
+        )
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -220,9 +214,7 @@ class WebhookAdapter(Adapter):
         if status == 410:
             self.endpoint_gone(message)
             raise PermanentError(f"{message} (the destination was disabled)", code="410")
-        if status == 429 or status >= 500:
-            raise TransientError(message, code=str(status), retry_after=_retry_after(response))
-        raise PermanentError(message, code=str(status))
+        raise http.status_error(response, message, retry_after=http.retry_after(response))
 
     def endpoint_gone(self, message: str) -> None:
         """410 Gone: disable the destination (no sync sends to it any more) and raise a critical alert."""
@@ -249,13 +241,3 @@ class WebhookAdapter(Adapter):
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After") or response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

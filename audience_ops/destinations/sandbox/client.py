@@ -16,13 +16,64 @@ from . import google, meta, tiktok
 _TIMEOUT = (2.0, 30.0)
 
 
-class MetaSandboxClient:
-    """Inspect and steer the Meta emulator of the sandbox at ``server_url``."""
+class _ControlClient:
+    """What every emulator's control client shares: a control prefix, the request log and plain knobs."""
+
+    control_prefix: str = ""
 
     def __init__(self, server_url: str) -> None:
         self.server_url = server_url.rstrip("/")
-        self._control = self.server_url + meta.CONTROL_PREFIX
+        self._control = self.server_url + self.control_prefix
         self._http = requests.Session()
+
+    def request_log(self, *, ops: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Every API call so far (method, path, op, rows, status, error; never a token), optionally of ``ops``."""
+        wanted = set(ops) if ops is not None else None
+        entries = self._get("/requests")["requests"]
+        return [entry for entry in entries if wanted is None or entry["op"] in wanted]
+
+    def members(self, audience_id: str) -> list[dict[str, str]]:
+        """The audience's (or list's) members, each as the platform's identifier key -> value."""
+        raise NotImplementedError
+
+    def member_values(self, audience_id: str, key: str) -> set[str]:
+        """The values of one identifier key (Meta ``EMAIL``, TikTok ``EMAIL_SHA256``, Google ``emailAddress``,
+        ...) among the members."""
+        return {member[key] for member in self.members(audience_id) if key in member}
+
+    def fail(self, n: int, *, status: int = 500, ops: Iterable[str] | None = None) -> None:
+        """Answer the next ``n`` calls (of ``ops``, default all) with HTTP ``status``."""
+        self._post("/fail", {"n": n, "status": status, "ops": list(ops or ())})
+
+    def hang(self, n: int, seconds: float, *, ops: Iterable[str] | None = None) -> None:
+        """Hold the next ``n`` calls for ``seconds`` before handling them (for timeout tests)."""
+        self._post("/hang", {"n": n, "seconds": seconds, "ops": list(ops or ())})
+
+    def reject_token(self) -> None:
+        """Refuse every token until :meth:`accept_token` or :meth:`reset`."""
+        self._post("/reject_token", {})
+
+    def accept_token(self) -> None:
+        self._post("/accept_token", {})
+
+    def reset(self) -> None:
+        """Forget every audience, knob and logged request."""
+        self._post("/reset", {})
+
+    def _get(self, path: str) -> dict[str, Any]:
+        response = self._http.get(self._control + path, timeout=_TIMEOUT)
+        response.raise_for_status()
+        return response.json()
+
+    def _post(self, path: str, body: dict[str, Any]) -> None:
+        response = self._http.post(self._control + path, json=body, timeout=_TIMEOUT)
+        response.raise_for_status()
+
+
+class MetaSandboxClient(_ControlClient):
+    """Inspect and steer the Meta emulator of the sandbox at ``server_url``."""
+
+    control_prefix = meta.CONTROL_PREFIX
 
     @property
     def base_url(self) -> str:
@@ -52,24 +103,9 @@ class MetaSandboxClient:
         """The audience's members, each as schema key -> hash (EXTERN_ID unhashed), in a stable order."""
         return self._get(f"/audiences/{audience_id}/members")["members"]
 
-    def member_values(self, audience_id: str, key: str) -> set[str]:
-        """The set of values of one schema key (``EMAIL``, ``PHONE``, ``EXTERN_ID``) among the members."""
-        return {member[key] for member in self.members(audience_id) if key in member}
-
-    def request_log(self, *, ops: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Every API call so far (method, path, op, rows, status, error_code; never a token).
-
-        ``op`` is one of create_audience, add, remove, read_audience, read_account, delete_audience, other.
-        """
-        wanted = set(ops) if ops is not None else None
-        entries = self._get("/requests")["requests"]
-        return [entry for entry in entries if wanted is None or entry["op"] in wanted]
-
     def data_calls(self) -> list[dict[str, Any]]:
         """The add and remove calls so far (what "at most ceil(n/10,000) calls" counts)."""
         return self.request_log(ops=("add", "remove"))
-
-    # --- knobs ---------------------------------------------------------------------------------------
 
     def throttle(
         self,
@@ -94,81 +130,6 @@ class MetaSandboxClient:
                 "ops": list(ops or ()),
             },
         )
-
-    def fail(self, n: int, *, status: int = 500, ops: Iterable[str] | None = None) -> None:
-        """Answer the next ``n`` calls with HTTP ``status`` (an unexpected, transient Graph error)."""
-        self._post("/fail", {"n": n, "status": status, "ops": list(ops or ())})
-
-    def hang(self, n: int, seconds: float, *, ops: Iterable[str] | None = None) -> None:
-        """Hold the next ``n`` calls for ``seconds`` before handling them (for timeout tests)."""
-        self._post("/hang", {"n": n, "seconds": seconds, "ops": list(ops or ())})
-
-    def reject_token(self) -> None:
-        """Answer every call with code 190 (invalid token) until :meth:`accept_token` or :meth:`reset`."""
-        self._post("/reject_token", {})
-
-    def accept_token(self) -> None:
-        self._post("/accept_token", {})
-
-    def reset(self) -> None:
-        """Forget every audience, knob and logged request."""
-        self._post("/reset", {})
-
-    # --- HTTP ----------------------------------------------------------------------------------------
-
-    def _get(self, path: str) -> dict[str, Any]:
-        response = self._http.get(self._control + path, timeout=_TIMEOUT)
-        response.raise_for_status()
-        return response.json()
-
-    def _post(self, path: str, body: dict[str, Any]) -> None:
-        response = self._http.post(self._control + path, json=body, timeout=_TIMEOUT)
-        response.raise_for_status()
-
-
-class _ControlClient:
-    """What every emulator's control client shares: a control prefix, the request log and plain knobs."""
-
-    control_prefix: str = ""
-
-    def __init__(self, server_url: str) -> None:
-        self.server_url = server_url.rstrip("/")
-        self._control = self.server_url + self.control_prefix
-        self._http = requests.Session()
-
-    def request_log(self, *, ops: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Every API call so far (method, path, op, rows, status, error; never a token), optionally of ``ops``."""
-        wanted = set(ops) if ops is not None else None
-        entries = self._get("/requests")["requests"]
-        return [entry for entry in entries if wanted is None or entry["op"] in wanted]
-
-    def fail(self, n: int, *, status: int = 500, ops: Iterable[str] | None = None) -> None:
-        """Answer the next ``n`` calls (of ``ops``, default all) with HTTP ``status``."""
-        self._post("/fail", {"n": n, "status": status, "ops": list(ops or ())})
-
-    def hang(self, n: int, seconds: float, *, ops: Iterable[str] | None = None) -> None:
-        """Hold the next ``n`` calls for ``seconds`` before handling them (for timeout tests)."""
-        self._post("/hang", {"n": n, "seconds": seconds, "ops": list(ops or ())})
-
-    def reject_token(self) -> None:
-        """Refuse every token until :meth:`accept_token` or :meth:`reset`."""
-        self._post("/reject_token", {})
-
-    def accept_token(self) -> None:
-        self._post("/accept_token", {})
-
-    def reset(self) -> None:
-        """Forget every audience, knob and logged request."""
-        self._post("/reset", {})
-
-    def _get(self, path: str) -> dict[str, Any]:
-        response = self._http.get(self._control + path, timeout=_TIMEOUT)
-        response.raise_for_status()
-        return response.json()
-
-    def _post(self, path: str, body: dict[str, Any]) -> None:
-        response = self._http.post(self._control + path, json=body, timeout=_TIMEOUT)
-        response.raise_for_status()
 
 
 class TikTokSandboxClient(_ControlClient):
@@ -201,10 +162,6 @@ class TikTokSandboxClient(_ControlClient):
     def members(self, audience_id: str) -> list[dict[str, str]]:
         """The audience's members, each as id_schema type -> hash, in a stable order."""
         return self._get(f"/audiences/{audience_id}/members")["members"]
-
-    def member_values(self, audience_id: str, key: str) -> set[str]:
-        """The values of one id type (``EMAIL_SHA256``, ``PHONE_SHA256``) among the members."""
-        return {member[key] for member in self.members(audience_id) if key in member}
 
     def data_calls(self) -> list[dict[str, Any]]:
         """The mapping calls (adds and deletes) so far."""
@@ -259,9 +216,6 @@ class GoogleSandboxClient(_ControlClient):
     def members(self, list_id: str) -> list[dict[str, str]]:
         """The list's members, each as identifier field (``emailAddress``, ``phoneNumber``) -> hex hash."""
         return self._get(f"/lists/{list_id}/members")["members"]
-
-    def member_values(self, list_id: str, key: str) -> set[str]:
-        return {member[key] for member in self.members(list_id) if key in member}
 
     def data_calls(self) -> list[dict[str, Any]]:
         """The ingest and remove calls so far (validateOnly ones included, flagged ``validate_only``)."""

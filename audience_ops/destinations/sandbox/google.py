@@ -29,14 +29,12 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .emulator import Emulator, Knob
 from .http import Request, Response
 from .members import MemberStore, is_sha256_hex, knows
-from .meta import Knob
 
 API_PREFIX = "/google"
 CONTROL_PREFIX = "/_sandbox/google"
@@ -153,22 +151,16 @@ def match_rate_range(matched: int, total: int) -> str:
     return f"MATCH_RATE_RANGE_{low}_TO_{low + 10}"
 
 
-class GoogleSandbox:
+class GoogleSandbox(Emulator):
     """The emulator's state and request handling. Thread-safe: every state change holds one lock."""
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self.reset()
 
     def reset(self) -> None:
         with self._lock:
+            super().reset()
             self.lists: dict[str, UserList] = {}
             self.uploads: dict[str, Upload] = {}
             self._request_ids = itertools.count(1)
-            self._knobs: dict[str, Knob] = {}
-            self._token_rejected = False
             self.processing_polls = 1
-            self._log: list[dict[str, Any]] = []
 
     # --- the Data Manager API ------------------------------------------------------------------------
 
@@ -176,14 +168,7 @@ class GoogleSandbox:
         """A Data Manager request; its path starts after ``/google``."""
         op = _operation(request.method, request.path)
         entry: dict[str, Any] = {"method": request.method, "path": request.path, "op": op}
-        with self._lock:
-            entry["seq"] = len(self._log) + 1
-            self._log.append(entry)
-            hang = self._knobs.get("hang")
-            delay = float(hang.options["seconds"]) if hang and hang.takes(op) else 0.0
-        if delay:
-            entry["hung_seconds"] = delay
-            time.sleep(delay)
+        self._log_call(entry, op)
         with self._lock:
             try:
                 response = Response(200, self._dispatch(request, op, entry))
@@ -355,46 +340,27 @@ class GoogleSandbox:
 
     # --- control endpoints for tests -----------------------------------------------------------------
 
-    def handle_control(self, request: Request) -> Response:
-        """``/_sandbox/google/...``: inspect what the emulator holds and set its failure knobs."""
-        parts = [part for part in request.path.split("/") if part]
-        method = request.method
-        body = request.json_body if isinstance(request.json_body, dict) else request.params
-        with self._lock:
-            if parts == ["lists"] and method == "GET":
-                return Response(200, {"lists": [user_list.summary() for user_list in self.lists.values()]})
-            if len(parts) == 3 and parts[0] == "lists" and parts[2] == "members" and method == "GET":
-                user_list = self.lists.get(parts[1])
-                if user_list is None:
-                    return Response(404, {"error": f"no user list {parts[1]}"})
-                return Response(200, {"list_id": user_list.id, "members": user_list.members.listing()})
-            if parts == ["requests"] and method == "GET":
-                return Response(200, {"requests": [dict(entry) for entry in self._log]})
-            if method != "POST" or len(parts) != 1:
-                return Response(404, {"error": f"no control endpoint {method} /{'/'.join(parts)}"})
-            action = parts[0]
-            ops = frozenset(body.get("ops") or ())
-            count = int(body.get("n", 1))
-            if action == "throttle":
-                options = {"retry_after": body.get("retry_after"), "retry_delay": body.get("retry_delay")}
-                self._knobs["throttle"] = Knob(count, ops, options)
-            elif action == "fail":
-                self._knobs["fail"] = Knob(count, ops, {"status": int(body.get("status", 500))})
-            elif action == "hang":
-                self._knobs["hang"] = Knob(count, ops, {"seconds": float(body.get("seconds", 5))})
-            elif action == "outcome":
-                self._knobs["outcome"] = Knob(count, ops, {"reason": body.get("reason") or "INTERNAL_ERROR"})
-            elif action == "processing":
-                self.processing_polls = int(body.get("polls", 1))
-            elif action == "reject_token":
-                self._token_rejected = True
-            elif action == "accept_token":
-                self._token_rejected = False
-            elif action == "reset":
-                self.reset()
-            else:
-                return Response(404, {"error": f"unknown knob {action}"})
-            return Response(200, {"ok": True})
+    def _inspect(self, parts: list[str], method: str) -> Response | None:
+        if parts == ["lists"] and method == "GET":
+            return Response(200, {"lists": [user_list.summary() for user_list in self.lists.values()]})
+        if len(parts) == 3 and parts[0] == "lists" and parts[2] == "members" and method == "GET":
+            user_list = self.lists.get(parts[1])
+            if user_list is None:
+                return Response(404, {"error": f"no user list {parts[1]}"})
+            return Response(200, {"list_id": user_list.id, "members": user_list.members.listing()})
+        return None
+
+    def _set_knob(self, action: str, body: dict[str, Any], count: int, ops: frozenset[str]) -> bool:
+        if action == "throttle":
+            options = {"retry_after": body.get("retry_after"), "retry_delay": body.get("retry_delay")}
+            self._knobs["throttle"] = Knob(count, ops, options)
+        elif action == "outcome":
+            self._knobs["outcome"] = Knob(count, ops, {"reason": body.get("reason") or "INTERNAL_ERROR"})
+        elif action == "processing":
+            self.processing_polls = int(body.get("polls", 1))
+        else:
+            return False
+        return True
 
 
 def _operation(method: str, path: str) -> str:

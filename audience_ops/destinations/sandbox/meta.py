@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .emulator import Emulator, Knob
 from .http import Request, Response
 
 API_PREFIX = "/meta"
@@ -199,35 +199,14 @@ class GraphError(Exception):
         return Response(self.status, {"error": error}, headers or {})
 
 
-@dataclass
-class Knob:
-    """Apply something to the next ``remaining`` API calls whose operation is in ``ops`` (all when empty)."""
-
-    remaining: int
-    ops: frozenset[str]
-    options: dict[str, Any]
-
-    def takes(self, op: str) -> bool:
-        if self.remaining <= 0 or (self.ops and op not in self.ops):
-            return False
-        self.remaining -= 1
-        return True
-
-
-class MetaSandbox:
+class MetaSandbox(Emulator):
     """The emulator's state and request handling. Thread-safe: every state change holds one lock."""
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self.reset()
 
     def reset(self) -> None:
         with self._lock:
+            super().reset()
             self.audiences: dict[str, Audience] = {}
             self._next_id = 23850000000000001
-            self._knobs: dict[str, Knob] = {}
-            self._token_rejected = False
-            self._log: list[dict[str, Any]] = []
 
     # --- the Graph API -------------------------------------------------------------------------------
 
@@ -239,14 +218,7 @@ class MetaSandbox:
             method = "DELETE"
         op = _operation(method, parts)
         entry: dict[str, Any] = {"method": method, "path": "/" + "/".join(parts), "op": op}
-        with self._lock:
-            entry["seq"] = len(self._log) + 1
-            self._log.append(entry)
-            hang = self._knobs.get("hang")
-            delay = float(hang.options["seconds"]) if hang and hang.takes(op) else 0.0
-        if delay:
-            entry["hung_seconds"] = delay
-            time.sleep(delay)
+        self._log_call(entry, op)
         with self._lock:
             try:
                 response = self._dispatch(request, method, parts, op, entry)
@@ -440,45 +412,25 @@ class MetaSandbox:
 
     # --- control endpoints for tests -----------------------------------------------------------------
 
-    def handle_control(self, request: Request) -> Response:
-        """``/_sandbox/meta/...``: inspect what the emulator holds and set its failure knobs."""
-        parts = [part for part in request.path.split("/") if part]
-        method = request.method
-        body = request.json_body if isinstance(request.json_body, dict) else request.params
-        with self._lock:
-            if parts == ["audiences"] and method == "GET":
-                return Response(200, {"audiences": [self._summary(audience) for audience in self.audiences.values()]})
-            if len(parts) == 3 and parts[0] == "audiences" and parts[2] == "members" and method == "GET":
-                audience = self.audiences.get(parts[1])
-                if audience is None:
-                    return Response(404, {"error": f"no audience {parts[1]}"})
-                members = sorted(audience.members)
-                return Response(200, {"audience_id": audience.id, "members": [row_from_key(key) for key in members]})
-            if parts == ["requests"] and method == "GET":
-                return Response(200, {"requests": [dict(entry) for entry in self._log]})
-            if method != "POST" or len(parts) != 1:
-                return Response(404, {"error": f"no control endpoint {method} /{'/'.join(parts)}"})
-            action = parts[0]
-            ops = frozenset(body.get("ops") or ())
-            count = int(body.get("n", 1))
-            if action == "throttle":
-                code = int(body.get("code", 80003))
-                options = {"code": code, "regain_minutes": body.get("regain_minutes", 0)}
-                options["retry_after"] = body.get("retry_after")
-                self._knobs["throttle"] = Knob(count, ops, options)
-            elif action == "fail":
-                self._knobs["fail"] = Knob(count, ops, {"status": int(body.get("status", 500))})
-            elif action == "hang":
-                self._knobs["hang"] = Knob(count, ops, {"seconds": float(body.get("seconds", 5))})
-            elif action == "reject_token":
-                self._token_rejected = True
-            elif action == "accept_token":
-                self._token_rejected = False
-            elif action == "reset":
-                self.reset()
-            else:
-                return Response(404, {"error": f"unknown knob {action}"})
-            return Response(200, {"ok": True})
+    def _inspect(self, parts: list[str], method: str) -> Response | None:
+        if parts == ["audiences"] and method == "GET":
+            return Response(200, {"audiences": [self._summary(audience) for audience in self.audiences.values()]})
+        if len(parts) == 3 and parts[0] == "audiences" and parts[2] == "members" and method == "GET":
+            audience = self.audiences.get(parts[1])
+            if audience is None:
+                return Response(404, {"error": f"no audience {parts[1]}"})
+            members = sorted(audience.members)
+            return Response(200, {"audience_id": audience.id, "members": [row_from_key(key) for key in members]})
+        return None
+
+    def _set_knob(self, action: str, body: dict[str, Any], count: int, ops: frozenset[str]) -> bool:
+        if action != "throttle":
+            return False
+        code = int(body.get("code", 80003))
+        options = {"code": code, "regain_minutes": body.get("regain_minutes", 0)}
+        options["retry_after"] = body.get("retry_after")
+        self._knobs["throttle"] = Knob(count, ops, options)
+        return True
 
     def _summary(self, audience: Audience) -> dict[str, Any]:
         return {

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from . import google, meta, receivers, tiktok
-from .http import Response, parse_request, send
+from .http import Request, Response, parse_request, send
 
 logger = logging.getLogger(__name__)
 
@@ -36,40 +36,29 @@ class SandboxApp:
         self.segment = receivers.SegmentReceiver()
         self.webhook = receivers.WebhookReceiver()
 
+    def routes(self) -> list[tuple[str, Callable[[Request], Response]]]:
+        """(path prefix, handler) per emulator API and control surface, tried in this order."""
+        return [
+            (meta.API_PREFIX, self.meta.handle_api),
+            (meta.CONTROL_PREFIX, self.meta.handle_control),
+            (tiktok.API_PREFIX, self.tiktok.handle_api),
+            (tiktok.CONTROL_PREFIX, self.tiktok.handle_control),
+            (google.API_PREFIX, self.google.handle_api),
+            (google.CONTROL_PREFIX, self.google.handle_control),
+            (receivers.SEGMENT_API_PREFIX, self.segment.handle_api),
+            (receivers.SEGMENT_CONTROL_PREFIX, self.segment.handle_control),
+            (receivers.WEBHOOK_API_PREFIX, self.webhook.handle_api),
+            (receivers.WEBHOOK_CONTROL_PREFIX, self.webhook.handle_control),
+        ]
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = parse_request(environ)
         path = request.path
-        if path.startswith(meta.API_PREFIX + "/"):
-            request.path = path[len(meta.API_PREFIX) :]
-            response = self.meta.handle_api(request)
-        elif path.startswith(meta.CONTROL_PREFIX + "/"):
-            request.path = path[len(meta.CONTROL_PREFIX) :]
-            response = self.meta.handle_control(request)
-        elif path.startswith(tiktok.API_PREFIX + "/"):
-            request.path = path[len(tiktok.API_PREFIX) :]
-            response = self.tiktok.handle_api(request)
-        elif path.startswith(tiktok.CONTROL_PREFIX + "/"):
-            request.path = path[len(tiktok.CONTROL_PREFIX) :]
-            response = self.tiktok.handle_control(request)
-        elif path.startswith(google.API_PREFIX + "/"):
-            request.path = path[len(google.API_PREFIX) :]
-            response = self.google.handle_api(request)
-        elif path.startswith(google.CONTROL_PREFIX + "/"):
-            request.path = path[len(google.CONTROL_PREFIX) :]
-            response = self.google.handle_control(request)
-        elif path.startswith(receivers.SEGMENT_API_PREFIX + "/"):
-            request.path = path[len(receivers.SEGMENT_API_PREFIX) :]
-            response = self.segment.handle_api(request)
-        elif path.startswith(receivers.SEGMENT_CONTROL_PREFIX + "/"):
-            request.path = path[len(receivers.SEGMENT_CONTROL_PREFIX) :]
-            response = self.segment.handle_control(request)
-        elif path.startswith(receivers.WEBHOOK_API_PREFIX + "/"):
-            request.path = path[len(receivers.WEBHOOK_API_PREFIX) :]
-            response = self.webhook.handle_api(request)
-        elif path.startswith(receivers.WEBHOOK_CONTROL_PREFIX + "/"):
-            request.path = path[len(receivers.WEBHOOK_CONTROL_PREFIX) :]
-            response = self.webhook.handle_control(request)
-        elif path in ("/", "/_sandbox", "/_sandbox/"):
+        for prefix, handler in self.routes():
+            if path.startswith(prefix + "/"):
+                request.path = path[len(prefix) :]
+                return send(handler(request), start_response)
+        if path in ("/", "/_sandbox", "/_sandbox/"):
             response = Response(
                 200,
                 {

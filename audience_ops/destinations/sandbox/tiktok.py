@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .emulator import Emulator, Knob
 from .http import Request, Response
 from .members import MemberStore, is_sha256_hex
-from .meta import Knob
 
 API_PREFIX = "/tiktok"
 CONTROL_PREFIX = "/_sandbox/tiktok"
@@ -75,22 +74,16 @@ class Audience:
         }
 
 
-class TikTokSandbox:
+class TikTokSandbox(Emulator):
     """The emulator's state and request handling. Thread-safe: every state change holds one lock."""
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self.reset()
 
     def reset(self) -> None:
         with self._lock:
+            super().reset()
             self.audiences: dict[str, Audience] = {}
             self._ids = itertools.count(7_100_000_001)
             self._request_ids = itertools.count(1)
-            self._knobs: dict[str, Knob] = {}
-            self._token_rejected = False
             self.max_rows = DEFAULT_MAX_ROWS
-            self._log: list[dict[str, Any]] = []
 
     # --- the Business API ----------------------------------------------------------------------------
 
@@ -99,14 +92,7 @@ class TikTokSandbox:
         path = request.path
         op = _operation(request.method, path)
         entry: dict[str, Any] = {"method": request.method, "path": path, "op": op}
-        with self._lock:
-            entry["seq"] = len(self._log) + 1
-            self._log.append(entry)
-            hang = self._knobs.get("hang")
-            delay = float(hang.options["seconds"]) if hang and hang.takes(op) else 0.0
-        if delay:
-            entry["hung_seconds"] = delay
-            time.sleep(delay)
+        self._log_call(entry, op)
         with self._lock:
             request_id = f"sandbox-{next(self._request_ids):08d}"
             headers: dict[str, str] = {}
@@ -258,47 +244,28 @@ class TikTokSandbox:
 
     # --- control endpoints for tests -----------------------------------------------------------------
 
-    def handle_control(self, request: Request) -> Response:
-        """``/_sandbox/tiktok/...``: inspect what the emulator holds and set its failure knobs."""
-        parts = [part for part in request.path.split("/") if part]
-        method = request.method
-        body = request.json_body if isinstance(request.json_body, dict) else request.params
-        with self._lock:
-            if parts == ["audiences"] and method == "GET":
-                return Response(200, {"audiences": [audience.summary() for audience in self.audiences.values()]})
-            if len(parts) == 3 and parts[0] == "audiences" and parts[2] == "members" and method == "GET":
-                audience = self.audiences.get(parts[1])
-                if audience is None:
-                    return Response(404, {"error": f"no audience {parts[1]}"})
-                return Response(200, {"audience_id": audience.id, "members": audience.members.listing()})
-            if parts == ["requests"] and method == "GET":
-                return Response(200, {"requests": [dict(entry) for entry in self._log]})
-            if method != "POST" or len(parts) != 1:
-                return Response(404, {"error": f"no control endpoint {method} /{'/'.join(parts)}"})
-            action = parts[0]
-            ops = frozenset(body.get("ops") or ())
-            count = int(body.get("n", 1))
-            if action == "throttle":
-                options = {"code": int(body.get("code", 40100)), "retry_after": body.get("retry_after")}
-                self._knobs["throttle"] = Knob(count, ops, options)
-            elif action == "error":
-                options = {"code": int(body.get("code", 40002)), "message": body.get("message") or "Parameter error"}
-                self._knobs["error"] = Knob(count, ops, options)
-            elif action == "fail":
-                self._knobs["fail"] = Knob(count, ops, {"status": int(body.get("status", 500))})
-            elif action == "hang":
-                self._knobs["hang"] = Knob(count, ops, {"seconds": float(body.get("seconds", 5))})
-            elif action == "reject_token":
-                self._token_rejected = True
-            elif action == "accept_token":
-                self._token_rejected = False
-            elif action == "max_rows":
-                self.max_rows = int(body.get("n", DEFAULT_MAX_ROWS))
-            elif action == "reset":
-                self.reset()
-            else:
-                return Response(404, {"error": f"unknown knob {action}"})
-            return Response(200, {"ok": True})
+    def _inspect(self, parts: list[str], method: str) -> Response | None:
+        if parts == ["audiences"] and method == "GET":
+            return Response(200, {"audiences": [audience.summary() for audience in self.audiences.values()]})
+        if len(parts) == 3 and parts[0] == "audiences" and parts[2] == "members" and method == "GET":
+            audience = self.audiences.get(parts[1])
+            if audience is None:
+                return Response(404, {"error": f"no audience {parts[1]}"})
+            return Response(200, {"audience_id": audience.id, "members": audience.members.listing()})
+        return None
+
+    def _set_knob(self, action: str, body: dict[str, Any], count: int, ops: frozenset[str]) -> bool:
+        if action == "throttle":
+            options = {"code": int(body.get("code", 40100)), "retry_after": body.get("retry_after")}
+            self._knobs["throttle"] = Knob(count, ops, options)
+        elif action == "error":
+            options = {"code": int(body.get("code", 40002)), "message": body.get("message") or "Parameter error"}
+            self._knobs["error"] = Knob(count, ops, options)
+        elif action == "max_rows":
+            self.max_rows = int(body.get("n", DEFAULT_MAX_ROWS))
+        else:
+            return False
+        return True
 
 
 def _operation(method: str, path: str) -> str:
