@@ -138,7 +138,9 @@ def test_marketer_builds_cart_abandoners_and_the_counts_agree(page, live_server,
     # then exactly the spec's structure was stored
     assert audience_export(["cart-abandoners-3d"]) == {"audiences": [SPEC_CART]}
 
-    # and after an evaluation the audience list shows the size the members command returns
+    # and after an evaluation the audience list shows the size the members command returns (once the audience
+    # page's lazy panels have loaded: the test database is shared with the server's threads)
+    page.wait_for_load_state("networkidle")
     call_command("audiences", "evaluate", "cart-abandoners-3d", stdout=io.StringIO())
     page.goto(f"{live_server.url}/audiences/")
     row = page.get_by_role("row").filter(has_text="cart-abandoners-3d")
