@@ -307,7 +307,7 @@ class AudienceQARunView(AudienceQAView):
         except ValidationError as exc:
             messages.error(request, "QA did not run: " + " ".join(error_sentences(exc)))
             return redirect("audiences:qa", slug=audience.slug)
-        failed = sum(1 for result in run.results if not result.get("passed"))
+        failed = qa.qa_run_failures(run)
         if not run.results:
             messages.warning(request, f"Version {run.version.number} has no QA cases: add some first.")
         elif failed:

@@ -32,6 +32,7 @@ from audience_ops.accounts.roles import ensure_permission
 from audience_ops.audit.models import AuditEvent
 from audience_ops.audit.services import audit_record, model_snapshot
 
+from . import selectors
 from .choices import AudienceKind, AudienceOffer, AudienceStatus
 from .definitions import Definition, canonical_json, definition_from_dict, definition_from_version, normalise_rule
 from .models import Audience, AudienceVersion, MembershipSpan, VersionReview
@@ -250,13 +251,16 @@ def _fingerprints(audiences: Iterable[Audience]) -> dict[int, str]:
     """audience id -> normalised definition of the version destinations receive (the latest without one)."""
     result: dict[int, str] = {}
     audiences = list(audiences)
+    # Only audiences without a live version fall back to their latest version, so only theirs are read.
+    missing = [audience for audience in audiences if audience.live_version_id is None]
     latest: dict[int, AudienceVersion] = {}
-    for version in (
-        AudienceVersion.objects.filter(audience__in=audiences)
-        .select_related("audience")
-        .order_by("audience_id", "number")
-    ):
-        latest[version.audience_id] = version
+    if missing:
+        for version in (
+            AudienceVersion.objects.filter(audience__in=missing)
+            .select_related("audience")
+            .order_by("audience_id", "number")
+        ):
+            latest[version.audience_id] = version
     by_pk = {version.pk: version for version in latest.values()}
     live_ids = [audience.live_version_id for audience in audiences if audience.live_version_id is not None]
     by_pk.update({v.pk: v for v in AudienceVersion.objects.filter(pk__in=live_ids).select_related("audience")})
@@ -338,11 +342,10 @@ def near_duplicate_warnings(
 
 def audience_near_duplicate_warnings(*, audience: Audience) -> list[str]:
     """:func:`near_duplicate_warnings` for an existing audience, using the version it is evaluated with."""
-    version = (
-        AudienceVersion.objects.filter(pk=audience.live_version_id).first()
-        if audience.live_version_id
-        else audience.versions.order_by("-number").first()
-    )
+    try:
+        version = selectors.audience_evaluated_version(audience=audience)
+    except AudienceVersion.DoesNotExist:
+        version = None
     definition = definition_from_version(version) if version is not None else None
     return near_duplicate_warnings(name=audience.name, definition=definition, exclude_slug=audience.slug)
 

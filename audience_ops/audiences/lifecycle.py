@@ -341,52 +341,6 @@ def audience_retire(
     return audience
 
 
-# --- reads for pages ---------------------------------------------------------------------------------------
-
-
-def audience_pending_review(*, audience: Audience) -> VersionReview | None:
-    """The review waiting for a decision, if any (the newest one)."""
-    return (
-        VersionReview.objects.filter(version__audience=audience, state=ReviewState.PENDING)
-        .select_related("version", "qa_run", "submitted_by")
-        .order_by("-submitted_at", "-id")
-        .first()
-    )
-
-
-def audience_reviews(*, audience: Audience) -> list[VersionReview]:
-    """Every review of every version, newest first (the audience's approval history)."""
-    return list(
-        VersionReview.objects.filter(version__audience=audience)
-        .select_related("version", "qa_run", "submitted_by", "decided_by")
-        .order_by("-submitted_at", "-id")
-    )
-
-
-def approval_problems(*, actor: AbstractBaseUser, audience: Audience) -> list[str]:
-    """Why ``actor`` could not approve the pending review of ``audience`` now (empty when they can).
-
-    For pages that want to explain a disabled Approve button; :func:`audience_approve` checks the same.
-    """
-    review = audience_pending_review(audience=audience)
-    if review is None:
-        return [f"{audience.name} has no version pending review."]
-    problems = []
-    if not actor.has_perm("audiences.approve_audience"):
-        problems.append("Approving needs the ops role.")
-    if actor.pk == review.version.author_id:
-        problems.append(f"You wrote version {review.version.number}; someone else must approve it.")
-    if actor.pk == audience.owner_id:
-        problems.append(f"You own {audience.name}; someone else must approve it.")
-    run = qa_latest_run(version=review.version)
-    if run is None or not run.passed:
-        problems.append("The last QA run of this version no longer passes.")
-    problem = _paired_suppression_problem(audience, review.version)
-    if problem:
-        problems.append(problem)
-    return problems
-
-
 # --- helpers -----------------------------------------------------------------------------------------------
 
 

@@ -105,11 +105,6 @@ def qa_test_profile_delete(*, actor: AbstractBaseUser | None, fixture: QATestPro
     fixture.delete()
 
 
-def qa_test_profiles() -> list[QATestProfile]:
-    """The fixture library by name, with each profile (for pickers and the library page)."""
-    return list(QATestProfile.objects.select_related("profile").order_by("name"))
-
-
 def qa_fixture_names(*, external_ids: Sequence[str]) -> dict[str, str]:
     """external id -> fixture name, for the given ids that are QA fixtures (to label cases)."""
     return dict(
@@ -231,7 +226,7 @@ def qa_run(
     passed = bool(results) and all(result["passed"] for result in results)
     with transaction.atomic():
         run = QARun.objects.create(version=version, as_of=now, passed=passed, results=results, ran_by=actor)
-        failed = sum(1 for result in results if not result["passed"])
+        failed = qa_run_failures(run)
         audit_record(
             actor=actor,
             actor_label="" if actor else CLI_LABEL,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from croniter import croniter
 from django.db.models import (
@@ -303,7 +302,3 @@ def _duration(delta: dt.timedelta) -> str:
     if seconds < 2 * 86400:
         return f"{seconds // 3600} h"
     return f"{seconds // 86400} days"
-
-
-def filter_is_active(data: dict[str, Any]) -> bool:
-    return any(data.get(name) for name in ("owner", "objective", "destination"))

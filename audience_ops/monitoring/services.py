@@ -17,6 +17,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from audience_ops.accounts.roles import ensure_permission
@@ -307,10 +308,9 @@ def alerts_evaluate(*, now: dt.datetime | None = None) -> EvaluationSummary:
             summary.errors.append(f"{check.__module__}.{check.__name__}: {type(exc).__name__}: {exc}")
     summary.opened = Alert.objects.filter(pk__gt=last_id).count()
     summary.resolved = Alert.objects.filter(state=AlertState.RESOLVED).count() - resolved_before
-    for kind in AlertKind.values:
-        count = Alert.objects.active().filter(kind=kind).count()
-        if count:
-            summary.active[kind] = count
+    summary.active = dict(
+        Alert.objects.active().order_by("kind").values("kind").annotate(n=Count("pk")).values_list("kind", "n")
+    )
     return summary
 
 

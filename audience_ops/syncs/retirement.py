@@ -193,8 +193,7 @@ def _record_deleted(execution: RunExecution, remote_id: str) -> None:
     now = timezone.now()
     with transaction.atomic():
         execution.renew_lease()
-        held = LedgerEntry.objects.filter(sync=sync).count()
-        LedgerEntry.objects.filter(sync=sync).delete()
+        held, _ = LedgerEntry.objects.filter(sync=sync).delete()
         SyncPlanItem.objects.filter(run=run, op=PlanOp.REMOVE, state=PlanItemState.PENDING).update(
             state=PlanItemState.SENT
         )

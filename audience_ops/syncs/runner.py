@@ -587,13 +587,19 @@ def record_row_failures(*, sync: Sync, op: str, errors: dict[int, str]) -> None:
     limit = setting("SYNC_ROW_FAILURE_LIMIT")
     now = timezone.now()
     existing = {f.profile_id: f for f in RowFailure.objects.filter(sync=sync, op=op, profile_id__in=list(errors))}
+    new = []
     for profile_id, message in errors.items():
-        failure = existing.get(profile_id) or RowFailure(sync=sync, op=op, profile_id=profile_id)
+        failure = existing.get(profile_id)
+        if failure is None:
+            failure = RowFailure(sync=sync, op=op, profile_id=profile_id)
+            new.append(failure)
         failure.consecutive += 1
         failure.last_error = message[:2000]
         failure.gave_up = failure.consecutive >= limit
         failure.updated_at = now
-        failure.save()
+    # Two statements per batch, however many rows the platform rejected.
+    RowFailure.objects.bulk_create(new)
+    RowFailure.objects.bulk_update(existing.values(), ["consecutive", "last_error", "gave_up", "updated_at"])
 
 
 def run_summary(run: SyncRun) -> dict[str, Any]:

@@ -327,3 +327,28 @@ def test_sync_page_shows_history_match_rate_and_next_run(marketer_client, sync, 
 def test_audience_page_links_its_syncs(marketer_client, sync):
     response = marketer_client.get(reverse("audiences:detail", args=[sync.audience.slug]))
     assert reverse("syncs:detail", args=[sync.pk]) in response.content.decode()
+
+
+# --- the syncs panels on the audience and destination pages -------------------------------------------------
+
+
+def test_audience_and_destination_pages_list_syncs_without_a_query_per_sync(
+    ops_client, marketer, fake_destination, django_assert_max_num_queries
+):
+    audience = member_audience()
+    first = sync_create(actor=None, audience=audience, destination=fake_destination, mode=SyncMode.MIRROR)
+    run_now(first)
+    pages = (audience_page := reverse("audiences:detail", args=[audience.slug]), fake_destination.get_absolute_url())
+    with django_assert_max_num_queries(1000) as one_sync:
+        for url in pages:
+            assert ops_client.get(url).status_code == 200
+
+    for number in range(4):
+        other = fake_destination.__class__.objects.create(name=f"Fake {number}", kind=fake_destination.kind, config={})
+        run_now(sync_create(actor=None, audience=audience, destination=other, mode=SyncMode.MIRROR))
+    with django_assert_max_num_queries(len(one_sync.captured_queries)) as five_syncs:
+        page = ops_client.get(audience_page).content.decode()
+        ops_client.get(fake_destination.get_absolute_url())
+
+    assert all(f"Fake {number}" in page for number in range(4))
+    assert len(five_syncs.captured_queries) == len(one_sync.captured_queries)
